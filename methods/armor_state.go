@@ -1,0 +1,285 @@
+package methods
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// ARMORState is ARMOR's factorization in normalized space,
+//
+//	Ŵn = A · (V⊙M) · B,
+//
+// with A (d_out × d_out) and B (d_in × d_in) block-diagonal and V⊙M the N:M
+// sparse core, together with the quantities its updates share: the residual
+// E = A·S·B − W̄ and the product S·B, both kept exact after every update.
+//
+// Because A and B are block-diagonal, everything splits into tiles: tile
+// (i, j) of Ŵn is A_i·S_ij·B_j. Kernels run tile by tile with BLAS, in
+// parallel over row or column blocks; each goroutine owns whole blocks and
+// sums in a fixed order, so results are bitwise identical whatever the number
+// of threads. Everything is float64: the proxy loss is a ratio of sums over
+// d_out·d_in terms whose differences between iterations are tiny, and
+// float32 residuals would hide them.
+type ARMORState struct {
+	Pattern Pattern
+	// A and B are the block-diagonal wrappers (normalized space).
+	A, B *BlockDiag
+	// V holds the core's values, dense; the core is S = V⊙Mask. Values at
+	// pruned positions are kept (they are what Adam's state refers to) but
+	// never used.
+	V    *mat.Dense
+	Mask *Mask
+
+	dOut, dIn int
+	wbar      *mat.Dense
+	h, sqrtH  []float64
+	denom     float64
+	threads   int
+
+	S  *mat.Dense // V⊙Mask
+	SB *mat.Dense // tile-wise S_ij·B_j
+	E  *mat.Dense // A·S·B − W̄
+}
+
+// NewARMORState starts ARMOR at NoWag-P: A = I, B = I, V = W̄ and M the NoWag-P
+// mask, so its loss equals NoWag-P's exactly. blockSize must be a positive
+// multiple of M; dimensions that are not multiples of it get a smaller last
+// block. threads ≤ 0 means all cores.
+func NewARMORState(norm *Normalization, hdiag []float64, p Pattern, blockSize, threads int) (*ARMORState, error) {
+	dOut, dIn := norm.Wbar.Dims()
+	if err := p.Check(dIn); err != nil {
+		return nil, err
+	}
+	if blockSize < p.M || blockSize%p.M != 0 {
+		return nil, fmt.Errorf("block size %d must be a positive multiple of M=%d", blockSize, p.M)
+	}
+	if len(hdiag) != dIn {
+		return nil, fmt.Errorf("hessian_diag has %d entries, want d_in=%d", len(hdiag), dIn)
+	}
+	mask, err := NoWagMask(norm, hdiag, p)
+	if err != nil {
+		return nil, err
+	}
+	st := &ARMORState{
+		Pattern: p,
+		A:       NewBlockDiagIdentity(dOut, blockSize),
+		B:       NewBlockDiagIdentity(dIn, blockSize),
+		V:       mat.DenseCopyOf(norm.Wbar),
+		Mask:    mask,
+		dOut:    dOut, dIn: dIn,
+		wbar:    norm.Wbar,
+		h:       hdiag,
+		sqrtH:   make([]float64, dIn),
+		denom:   norm.ProxyDenominator(hdiag),
+		threads: threads,
+		S:       mat.NewDense(dOut, dIn, nil),
+		SB:      mat.NewDense(dOut, dIn, nil),
+		E:       mat.NewDense(dOut, dIn, nil),
+	}
+	for j, v := range hdiag {
+		st.sqrtH[j] = math.Sqrt(v)
+	}
+	st.Refresh()
+	return st, nil
+}
+
+// SetFactors replaces A, B, V and the mask (copied) and recomputes the
+// residual. Shapes must match the state's.
+func (st *ARMORState) SetFactors(A, B *BlockDiag, V *mat.Dense, M *Mask) error {
+	if err := sameBlocks("A", st.A, A); err != nil {
+		return err
+	}
+	if err := sameBlocks("B", st.B, B); err != nil {
+		return err
+	}
+	if r, c := V.Dims(); r != st.dOut || c != st.dIn {
+		return fmt.Errorf("V is %d×%d, want %d×%d", r, c, st.dOut, st.dIn)
+	}
+	if M.Rows != st.dOut || M.Cols != st.dIn {
+		return fmt.Errorf("mask is %d×%d, want %d×%d", M.Rows, M.Cols, st.dOut, st.dIn)
+	}
+	st.A.CopyFrom(A)
+	st.B.CopyFrom(B)
+	st.V.Copy(V)
+	copy(st.Mask.Keep, M.Keep)
+	st.Refresh()
+	return nil
+}
+
+func sameBlocks(name string, want, got *BlockDiag) error {
+	if len(want.Sizes) != len(got.Sizes) {
+		return fmt.Errorf("%s has %d blocks, want %d", name, len(got.Sizes), len(want.Sizes))
+	}
+	for k := range want.Sizes {
+		if want.Sizes[k] != got.Sizes[k] || len(got.Blocks[k]) != want.Sizes[k]*want.Sizes[k] {
+			return fmt.Errorf("%s block %d has size %d, want %d", name, k, got.Sizes[k], want.Sizes[k])
+		}
+	}
+	return nil
+}
+
+// Refresh recomputes S = V⊙M, S·B and the residual E from scratch.
+func (st *ARMORState) Refresh() {
+	s, v := st.S.RawMatrix().Data, st.V.RawMatrix().Data
+	for k, keep := range st.Mask.Keep {
+		if keep {
+			s[k] = v[k]
+		} else {
+			s[k] = 0
+		}
+	}
+	st.forward()
+}
+
+// Loss is the proxy loss of the current factorization,
+// Σ_ij h_j E_ij² / Σ_ij h_j W̄_ij².
+func (st *ARMORState) Loss() float64 {
+	return st.weightedSq(st.E) / st.denom
+}
+
+func (st *ARMORState) weightedSq(m *mat.Dense) float64 {
+	raw := m.RawMatrix()
+	// Per-row partial sums, then a fixed-order total: deterministic and
+	// accurate enough (float64 throughout).
+	rows := make([]float64, raw.Rows)
+	parallelFor(raw.Rows, st.threads, func(i int) {
+		s := 0.0
+		for j, e := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
+			s += st.h[j] * e * e
+		}
+		rows[i] = s
+	})
+	t := 0.0
+	for _, s := range rows {
+		t += s
+	}
+	return t
+}
+
+// Normalized returns Ŵn = A·S·B as a dense matrix (E + W̄).
+func (st *ARMORState) Normalized() *mat.Dense {
+	var out mat.Dense
+	out.Add(st.E, st.wbar)
+	return &out
+}
+
+// Core returns a copy of the sparse core S = V⊙M.
+func (st *ARMORState) Core() *mat.Dense { return mat.DenseCopyOf(st.S) }
+
+// Clone returns an independent deep copy of the state.
+func (st *ARMORState) Clone() *ARMORState {
+	c := *st
+	c.A, c.B = st.A.Clone(), st.B.Clone()
+	c.V = mat.DenseCopyOf(st.V)
+	c.Mask = &Mask{Rows: st.Mask.Rows, Cols: st.Mask.Cols, Keep: append([]bool(nil), st.Mask.Keep...)}
+	c.S, c.SB, c.E = mat.DenseCopyOf(st.S), mat.DenseCopyOf(st.SB), mat.DenseCopyOf(st.E)
+	return &c
+}
+
+// copyFrom overwrites st with src (same shapes) without allocating.
+func (st *ARMORState) copyFrom(src *ARMORState) {
+	st.A.CopyFrom(src.A)
+	st.B.CopyFrom(src.B)
+	st.V.Copy(src.V)
+	copy(st.Mask.Keep, src.Mask.Keep)
+	st.S.Copy(src.S)
+	st.SB.Copy(src.SB)
+	st.E.Copy(src.E)
+}
+
+// view returns the (r0, c0) sub-block of m with the given size, sharing data.
+func view(m *mat.Dense, r0, rs, c0, cs int) blas64.General {
+	raw := m.RawMatrix()
+	return blas64.General{Rows: rs, Cols: cs, Stride: raw.Stride, Data: raw.Data[r0*raw.Stride+c0:]}
+}
+
+// blockView returns block k of bd as a general matrix.
+func blockView(bd *BlockDiag, k int) blas64.General {
+	s := bd.Sizes[k]
+	return blas64.General{Rows: s, Cols: s, Stride: s, Data: bd.Blocks[k]}
+}
+
+// forward computes SB_ij = S_ij·B_j and E_ij = A_i·SB_ij − W̄_ij for all tiles,
+// in parallel over row blocks.
+func (st *ARMORState) forward() {
+	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		r0, rs := st.A.Starts[i], st.A.Sizes[i]
+		Ai := blockView(st.A, i)
+		for j := range st.B.Sizes {
+			c0, cs := st.B.Starts[j], st.B.Sizes[j]
+			sb := view(st.SB, r0, rs, c0, cs)
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, view(st.S, r0, rs, c0, cs), blockView(st.B, j), 0, sb)
+			e := view(st.E, r0, rs, c0, cs)
+			// E = W̄ first, then E = A·SB − E.
+			for u := 0; u < rs; u++ {
+				copy(e.Data[u*e.Stride:u*e.Stride+cs], st.wbar.RawMatrix().Data[(r0+u)*st.dIn+c0:(r0+u)*st.dIn+c0+cs])
+			}
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, Ai, sb, -1, e)
+		}
+	})
+}
+
+// gradients fills G = ∂L/∂Ŵn = 2·E·diag(h)/denom and, for the non-nil
+// outputs, ∂L/∂A (blocks), ∂L/∂B (blocks) and ∂L/∂S (dense, pruned entries
+// included):
+//
+//	gA_i  = Σ_j G_ij·(S_ij·B_j)ᵀ
+//	gS_ij = A_iᵀ·G_ij·B_jᵀ
+//	gB_j  = Σ_i S_ijᵀ·(A_iᵀ·G_ij)
+func (st *ARMORState) gradients(G *mat.Dense, gA, gB *BlockDiag, gS *mat.Dense, tmp []float64) {
+	g, e := G.RawMatrix(), st.E.RawMatrix()
+	scale := 2 / st.denom
+	parallelFor(st.dOut, st.threads, func(i int) {
+		gr, er := g.Data[i*g.Stride:i*g.Stride+st.dIn], e.Data[i*e.Stride:i*e.Stride+st.dIn]
+		for j, v := range er {
+			gr[j] = scale * st.h[j] * v
+		}
+	})
+	if gA != nil {
+		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+			r0, rs := st.A.Starts[i], st.A.Sizes[i]
+			out := blockView(gA, i)
+			for j := range st.B.Sizes {
+				c0, cs := st.B.Starts[j], st.B.Sizes[j]
+				beta := 1.0
+				if j == 0 {
+					beta = 0
+				}
+				blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(G, r0, rs, c0, cs), view(st.SB, r0, rs, c0, cs), beta, out)
+			}
+		})
+	}
+	if gB == nil && gS == nil {
+		return
+	}
+	maxB := 0
+	for _, s := range st.A.Sizes {
+		maxB = max(maxB, s)
+	}
+	for _, s := range st.B.Sizes {
+		maxB = max(maxB, s)
+	}
+	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+		c0, cs := st.B.Starts[j], st.B.Sizes[j]
+		T := blas64.General{Cols: cs, Stride: cs, Data: make([]float64, maxB*cs)}
+		for i := range st.A.Sizes {
+			r0, rs := st.A.Starts[i], st.A.Sizes[i]
+			T.Rows = rs
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, blockView(st.A, i), view(G, r0, rs, c0, cs), 0, T)
+			if gS != nil {
+				blas64.Gemm(blas.NoTrans, blas.Trans, 1, T, blockView(st.B, j), 0, view(gS, r0, rs, c0, cs))
+			}
+			if gB != nil {
+				beta := 1.0
+				if i == 0 {
+					beta = 0
+				}
+				blas64.Gemm(blas.Trans, blas.NoTrans, 1, view(st.S, r0, rs, c0, cs), T, beta, blockView(gB, j))
+			}
+		}
+	})
+}

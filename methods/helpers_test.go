@@ -1,0 +1,47 @@
+package methods
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// randomLayer builds a synthetic layer like the reference fixtures: W with
+// heavy (Student-t like) tails and activations with a few outlier channels.
+func randomLayer(t testing.TB, dOut, dIn, n int, seed uint64) *Layer {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	W := mat.NewDense(dOut, dIn, nil)
+	for i := 0; i < dOut; i++ {
+		for j := 0; j < dIn; j++ {
+			// Normal divided by the root of a chi-square-ish: heavy tails.
+			z := rng.NormFloat64()
+			c := 0.0
+			for k := 0; k < 4; k++ {
+				g := rng.NormFloat64()
+				c += g * g
+			}
+			W.Set(i, j, 0.02*z/math.Sqrt(c/4))
+		}
+	}
+	scale := make([]float64, dIn)
+	for j := range scale {
+		scale[j] = math.Exp(0.3 * rng.NormFloat64())
+	}
+	for k := 0; k < max(2, dIn/50); k++ {
+		scale[rng.IntN(dIn)] *= 10 + 40*rng.Float64()
+	}
+	X := mat.NewDense(n, dIn, nil)
+	for t := 0; t < n; t++ {
+		for j := 0; j < dIn; j++ {
+			X.Set(t, j, rng.NormFloat64()*scale[j])
+		}
+	}
+	st, err := StatsFromActivations(X, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Layer{W: W, Stats: st, X: X}
+}

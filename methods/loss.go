@@ -1,0 +1,188 @@
+package methods
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// normEps is the +1e-5 added to NoWag's column and row norms. It matters at
+// the 1e-5 relative level, so it is not optional.
+const normEps = 1e-5
+
+// Normalization is NoWag's two-sided normalization W = diag(R)·Wbar·diag(C):
+// C_j = ‖W[:, j]‖₂ + 1e-5 (columns first), W' = W·diag(C)⁻¹,
+// R_i = ‖W'[i, :]‖₂ + 1e-5, Wbar = diag(R)⁻¹·W'.
+// The proxy loss of every method is measured in this space, with R and C
+// always taken from the original W.
+type Normalization struct {
+	R, C []float64
+	Wbar *mat.Dense
+}
+
+// Normalize computes NoWag's normalization of W.
+func Normalize(W mat.Matrix) *Normalization {
+	rows, cols := W.Dims()
+	n := &Normalization{R: make([]float64, rows), C: make([]float64, cols), Wbar: mat.NewDense(rows, cols, nil)}
+	for j := 0; j < cols; j++ {
+		s := 0.0
+		for i := 0; i < rows; i++ {
+			v := W.At(i, j)
+			s += v * v
+		}
+		n.C[j] = math.Sqrt(s) + normEps
+	}
+	for i := 0; i < rows; i++ {
+		s := 0.0
+		row := n.Wbar.RawRowView(i)
+		for j := 0; j < cols; j++ {
+			v := W.At(i, j) / n.C[j]
+			row[j] = v
+			s += v * v
+		}
+		n.R[i] = math.Sqrt(s) + normEps
+		for j := range row {
+			row[j] /= n.R[i]
+		}
+	}
+	return n
+}
+
+// ToNormalized maps a candidate Ŵ into normalized space: diag(R)⁻¹·Ŵ·diag(C)⁻¹.
+func (n *Normalization) ToNormalized(What mat.Matrix) *mat.Dense {
+	rows, cols := What.Dims()
+	out := mat.NewDense(rows, cols, nil)
+	for i := 0; i < rows; i++ {
+		row := out.RawRowView(i)
+		for j := range row {
+			row[j] = What.At(i, j) / (n.R[i] * n.C[j])
+		}
+	}
+	return out
+}
+
+// FromNormalized maps a normalized-space matrix back: diag(R)·Wn·diag(C).
+func (n *Normalization) FromNormalized(Wn mat.Matrix) *mat.Dense {
+	rows, cols := Wn.Dims()
+	out := mat.NewDense(rows, cols, nil)
+	for i := 0; i < rows; i++ {
+		row := out.RawRowView(i)
+		for j := range row {
+			row[j] = Wn.At(i, j) * n.R[i] * n.C[j]
+		}
+	}
+	return out
+}
+
+// ProxyDenominator is Σ_ij hdiag_j·Wbar_ij², the proxy loss of Ŵ = 0 before
+// division.
+func (n *Normalization) ProxyDenominator(hdiag []float64) float64 {
+	rows, _ := n.Wbar.Dims()
+	s := 0.0
+	for i := 0; i < rows; i++ {
+		for j, v := range n.Wbar.RawRowView(i) {
+			s += hdiag[j] * v * v
+		}
+	}
+	return s
+}
+
+// ProxyLossNormalized is the proxy loss of a candidate already in normalized
+// space: Σ_ij hdiag_j (Wn_ij − Wbar_ij)² / Σ_ij hdiag_j Wbar_ij².
+func (n *Normalization) ProxyLossNormalized(hdiag []float64, Wn mat.Matrix) float64 {
+	rows, _ := n.Wbar.Dims()
+	num := 0.0
+	for i := 0; i < rows; i++ {
+		for j, v := range n.Wbar.RawRowView(i) {
+			d := Wn.At(i, j) - v
+			num += hdiag[j] * d * d
+		}
+	}
+	return num / n.ProxyDenominator(hdiag)
+}
+
+// ProxyLoss is the NoWag proxy loss L(Ŵ) of ALGORITHMS.md: Ŵ is mapped into
+// normalized space with W's own R and C, and its importance-weighted squared
+// error to Wbar is divided by that of the all-zero weight. L(W) = 0, L(0) = 1.
+func (n *Normalization) ProxyLoss(hdiag []float64, What mat.Matrix) float64 {
+	rows, _ := n.Wbar.Dims()
+	num := 0.0
+	for i := 0; i < rows; i++ {
+		for j, v := range n.Wbar.RawRowView(i) {
+			d := What.At(i, j)/(n.R[i]*n.C[j]) - v
+			num += hdiag[j] * d * d
+		}
+	}
+	return num / n.ProxyDenominator(hdiag)
+}
+
+// ProxyLoss computes L(Ŵ) for weight W and Hessian diagonal hdiag in one call.
+func ProxyLoss(W, What mat.Matrix, hdiag []float64) (float64, error) {
+	if err := sameDims("Ŵ", W, What); err != nil {
+		return 0, err
+	}
+	if _, c := W.Dims(); c != len(hdiag) {
+		return 0, fmt.Errorf("hessian_diag has %d entries, want d_in=%d", len(hdiag), c)
+	}
+	return Normalize(W).ProxyLoss(hdiag, What), nil
+}
+
+// OutputError is the relative output error E(Ŵ) = ‖X Wᵀ − X Ŵᵀ‖²_F / ‖X Wᵀ‖²_F
+// on activations X (n × d_in).
+func OutputError(X, W, What mat.Matrix) (float64, error) {
+	if err := sameDims("Ŵ", W, What); err != nil {
+		return 0, err
+	}
+	_, c := W.Dims()
+	if _, xc := X.Dims(); xc != c {
+		return 0, fmt.Errorf("X has %d columns, want d_in=%d", xc, c)
+	}
+	var D mat.Dense
+	D.Sub(W, What)
+	var Y, E mat.Dense
+	Y.Mul(X, W.T())
+	E.Mul(X, D.T())
+	den := mat.Norm(&Y, 2)
+	return sq(mat.Norm(&E, 2)) / sq(den), nil
+}
+
+// OutputErrorFromHessian is E(Ŵ) computed from H ∝ XᵀX instead of X, using
+// ‖X Δᵀ‖²_F = tr(Δ XᵀX Δᵀ); any positive scale of H cancels.
+func OutputErrorFromHessian(H mat.Symmetric, W, What mat.Matrix) (float64, error) {
+	if err := sameDims("Ŵ", W, What); err != nil {
+		return 0, err
+	}
+	_, c := W.Dims()
+	if H.SymmetricDim() != c {
+		return 0, fmt.Errorf("H is %d×%d, want d_in=%d", H.SymmetricDim(), H.SymmetricDim(), c)
+	}
+	var D mat.Dense
+	D.Sub(W, What)
+	return quadTrace(H, &D) / quadTrace(H, W), nil
+}
+
+// quadTrace returns tr(M H Mᵀ).
+func quadTrace(H mat.Symmetric, M mat.Matrix) float64 {
+	var MH mat.Dense
+	MH.Mul(M, H)
+	r, c := MH.Dims()
+	s := 0.0
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			s += MH.At(i, j) * M.At(i, j)
+		}
+	}
+	return s
+}
+
+func sameDims(what string, W, What mat.Matrix) error {
+	r, c := W.Dims()
+	r2, c2 := What.Dims()
+	if r != r2 || c != c2 {
+		return fmt.Errorf("%s is %d×%d, want %d×%d like W", what, r2, c2, r, c)
+	}
+	return nil
+}
+
+func sq(x float64) float64 { return x * x }

@@ -1,0 +1,209 @@
+package methods
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Layer is one linear layer to prune: its weight and its calibration data.
+type Layer struct {
+	// W is the d_out × d_in weight; the layer computes y = W x.
+	W *mat.Dense
+	// Stats holds the calibration statistics. Hdiag is required by every
+	// method; H only by SparseGPT.
+	Stats *Stats
+	// X optionally holds calibration activations (n × d_in). When present the
+	// output error is measured on X; otherwise on H when present; otherwise it
+	// is NaN.
+	X mat.Matrix
+}
+
+// Check validates the shapes of a layer against pattern p and returns an
+// error naming what is wrong.
+func (l *Layer) Check(p Pattern) error {
+	if l == nil || l.W == nil {
+		return fmt.Errorf("layer has no weight W")
+	}
+	r, c := l.W.Dims()
+	if r == 0 || c == 0 {
+		return fmt.Errorf("W is empty (%d×%d)", r, c)
+	}
+	if err := p.Check(c); err != nil {
+		return fmt.Errorf("W is %d×%d: %w", r, c, err)
+	}
+	if l.Stats == nil || len(l.Stats.Hdiag) != c {
+		got := 0
+		if l.Stats != nil {
+			got = len(l.Stats.Hdiag)
+		}
+		return fmt.Errorf("hessian_diag has %d entries, want d_in=%d", got, c)
+	}
+	if l.Stats.H != nil && l.Stats.H.SymmetricDim() != c {
+		return fmt.Errorf("H is %d×%d, want %d×%d", l.Stats.H.SymmetricDim(), l.Stats.H.SymmetricDim(), c, c)
+	}
+	if l.X != nil {
+		if _, xc := l.X.Dims(); xc != c {
+			return fmt.Errorf("X has %d columns, want d_in=%d", xc, c)
+		}
+	}
+	for i, v := range l.W.RawMatrix().Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("W has a non-finite entry %v at (%d, %d)", v, i/c, i%c)
+		}
+	}
+	return nil
+}
+
+// Result is what pruning one layer produces.
+type Result struct {
+	Method  string
+	Pattern Pattern
+	// What is the effective dense weight Ŵ (d_out × d_in) the pruned layer
+	// computes with: W⊙M for the mask-only methods, SparseGPT's updated
+	// weights, and diag(r)·A·core·B·diag(c) for ARMOR.
+	What *mat.Dense
+	// Mask is the N:M mask: of Ŵ for the plain methods, of the core for ARMOR.
+	Mask *Mask
+	// ProxyLoss is L(Ŵ) (ALGORITHMS.md); OutputError is E(Ŵ), NaN when the
+	// layer carries neither X nor H.
+	ProxyLoss   float64
+	OutputError float64
+
+	// ARMOR only. A (d_out × d_out) and B (d_in × d_in) are dense matrices,
+	// zero off their diagonal blocks, with the normalization folded in
+	// (A = diag(r)·A_n, B = B_n·diag(c)), so that What = A·Core·B.
+	A, B *mat.Dense
+	// Core is the N:M sparse core W'⊙M in normalized space.
+	Core *mat.Dense
+	// History is the proxy loss after each iteration (History[0] is the
+	// starting loss, NoWag-P's), so len(History) = Iterations+1.
+	History []float64
+	// Iterations is how many ARMOR iterations ran (fewer than asked when it
+	// stopped early); BlockSize the block size used.
+	Iterations int
+	BlockSize  int
+	// StoppedEarly reports that the patience rule ended the run.
+	StoppedEarly bool
+}
+
+// NonzeroFraction is the fraction of non-zeros in the sparse weight or core:
+// N/M for any method that follows the pattern.
+func (r *Result) NonzeroFraction() float64 {
+	if r.Mask == nil || len(r.Mask.Keep) == 0 {
+		return math.NaN()
+	}
+	return float64(r.Mask.Kept()) / float64(len(r.Mask.Keep))
+}
+
+// OverheadFraction is the number of parameters the ARMOR wrappers add
+// (the entries of A's and B's diagonal blocks) relative to d_out·d_in, about
+// b·(d_in+d_out)/(d_in·d_out); 0 for the other methods.
+func (r *Result) OverheadFraction() float64 {
+	if r.A == nil || r.BlockSize == 0 {
+		return 0
+	}
+	dOut, dIn := r.What.Dims()
+	n := 0
+	for _, s := range BlockSizes(dOut, r.BlockSize) {
+		n += s * s
+	}
+	for _, s := range BlockSizes(dIn, r.BlockSize) {
+		n += s * s
+	}
+	return float64(n) / float64(dOut*dIn)
+}
+
+// Method prunes one layer. Implementations are stateless apart from their
+// configuration and safe for concurrent use.
+type Method interface {
+	// Name is the registry name: magnitude, wanda, sparsegpt, nowag, armor.
+	Name() string
+	// Prune returns the pruned layer. It never modifies l.
+	Prune(l *Layer) (*Result, error)
+}
+
+// Config holds every knob of every method; each method reads its own part.
+type Config struct {
+	Pattern   Pattern
+	SparseGPT SparseGPTConfig
+	ARMOR     ARMORConfig
+}
+
+// DefaultConfig is 2:4 with each method's published defaults.
+func DefaultConfig() Config {
+	return Config{Pattern: Pattern24, SparseGPT: DefaultSparseGPTConfig(), ARMOR: DefaultARMORConfig()}
+}
+
+var registry = map[string]func(Config) Method{
+	"magnitude": func(c Config) Method { return &Magnitude{Pattern: c.Pattern} },
+	"wanda":     func(c Config) Method { return &Wanda{Pattern: c.Pattern} },
+	"nowag":     func(c Config) Method { return &NoWagP{Pattern: c.Pattern} },
+	"sparsegpt": func(c Config) Method { return &SparseGPT{Pattern: c.Pattern, Config: c.SparseGPT} },
+	"armor":     func(c Config) Method { return &ARMOR{Pattern: c.Pattern, Config: c.ARMOR} },
+}
+
+// Names lists the registered method names in alphabetical order.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New returns the method registered under name, configured by cfg.
+func New(name string, cfg Config) (Method, error) {
+	f, ok := registry[strings.ToLower(name)]
+	if !ok {
+		return nil, fmt.Errorf("unknown method %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	if err := cfg.Pattern.Valid(); err != nil {
+		return nil, err
+	}
+	return f(cfg), nil
+}
+
+// finish fills in the loss and output error of a result whose What is set.
+func finish(l *Layer, norm *Normalization, res *Result) (*Result, error) {
+	res.ProxyLoss = norm.ProxyLoss(l.Stats.Hdiag, res.What)
+	res.OutputError = math.NaN()
+	var err error
+	switch {
+	case l.X != nil:
+		res.OutputError, err = OutputError(l.X, l.W, res.What)
+	case l.Stats.H != nil:
+		res.OutputError, err = OutputErrorFromHessian(l.Stats.H, l.W, res.What)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// applyMask returns W⊙M.
+func applyMask(W *mat.Dense, m *Mask) *mat.Dense {
+	out := mat.DenseCopyOf(W)
+	data := out.RawMatrix().Data
+	for k, keep := range m.Keep {
+		if !keep {
+			data[k] = 0
+		}
+	}
+	return out
+}
+
+// maskOnly is the shared tail of the methods that only choose a mask.
+func maskOnly(name string, p Pattern, l *Layer, score []float64) (*Result, error) {
+	r, c := l.W.Dims()
+	m, err := TopNMask(score, r, c, p)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Method: name, Pattern: p, Mask: m, What: applyMask(l.W, m)}
+	return finish(l, Normalize(l.W), res)
+}

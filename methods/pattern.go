@@ -1,0 +1,174 @@
+package methods
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Pattern is an N:M semi-structured sparsity pattern along the input
+// dimension: in every row, each aligned run of M consecutive input columns
+// keeps exactly N non-zeros. The zero value is invalid; use Pattern24.
+type Pattern struct {
+	N, M int
+}
+
+// Pattern24 is the 2:4 pattern accelerated by sparse tensor cores.
+var Pattern24 = Pattern{N: 2, M: 4}
+
+// ParsePattern reads a pattern written "N:M", e.g. "2:4".
+func ParsePattern(s string) (Pattern, error) {
+	ns, ms, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok {
+		return Pattern{}, fmt.Errorf("pattern %q: want N:M, e.g. 2:4", s)
+	}
+	n, errN := strconv.Atoi(ns)
+	m, errM := strconv.Atoi(ms)
+	if errN != nil || errM != nil {
+		return Pattern{}, fmt.Errorf("pattern %q: N and M must be integers", s)
+	}
+	p := Pattern{N: n, M: m}
+	if err := p.Valid(); err != nil {
+		return Pattern{}, err
+	}
+	return p, nil
+}
+
+// String writes the pattern as "N:M".
+func (p Pattern) String() string { return fmt.Sprintf("%d:%d", p.N, p.M) }
+
+// Valid reports whether 0 < N < M.
+func (p Pattern) Valid() error {
+	if p.M <= 0 || p.N <= 0 || p.N >= p.M {
+		return fmt.Errorf("pattern %d:%d: need 0 < N < M", p.N, p.M)
+	}
+	return nil
+}
+
+// Check reports whether the pattern can be applied to a layer with dIn input
+// columns: the pattern must be valid and dIn a multiple of M.
+func (p Pattern) Check(dIn int) error {
+	if err := p.Valid(); err != nil {
+		return err
+	}
+	if dIn%p.M != 0 {
+		return fmt.Errorf("d_in %d is not a multiple of M=%d (pattern %s)", dIn, p.M, p)
+	}
+	return nil
+}
+
+// Supports lists every choice of N kept positions among M, each in
+// increasing order, the lists in lexicographic order ((0,1), (0,2), … for 2:4).
+// The order fixes tie-breaking in ARMOR's sparse-core step.
+func (p Pattern) Supports() [][]int {
+	var out [][]int
+	cur := make([]int, 0, p.N)
+	var rec func(start int)
+	rec = func(start int) {
+		if len(cur) == p.N {
+			out = append(out, append([]int(nil), cur...))
+			return
+		}
+		for k := start; k <= p.M-(p.N-len(cur)); k++ {
+			cur = append(cur, k)
+			rec(k + 1)
+			cur = cur[:len(cur)-1]
+		}
+	}
+	rec(0)
+	return out
+}
+
+// Mask is an N:M keep-mask over a d_out × d_in weight, row-major: Keep[i*Cols+j]
+// is true when W[i, j] is kept.
+type Mask struct {
+	Rows, Cols int
+	Keep       []bool
+}
+
+// NewMask returns an all-pruned mask.
+func NewMask(rows, cols int) *Mask {
+	return &Mask{Rows: rows, Cols: cols, Keep: make([]bool, rows*cols)}
+}
+
+// At reports whether entry (i, j) is kept.
+func (m *Mask) At(i, j int) bool { return m.Keep[i*m.Cols+j] }
+
+// Kept counts the kept entries.
+func (m *Mask) Kept() int {
+	n := 0
+	for _, k := range m.Keep {
+		if k {
+			n++
+		}
+	}
+	return n
+}
+
+// Uint8s returns the mask as bytes, 1 = kept, row-major.
+func (m *Mask) Uint8s() []uint8 {
+	out := make([]uint8, len(m.Keep))
+	for i, k := range m.Keep {
+		if k {
+			out[i] = 1
+		}
+	}
+	return out
+}
+
+// Satisfies reports the first row and group that does not keep exactly N of
+// its M entries, as an error, or nil when the whole mask follows p.
+func (m *Mask) Satisfies(p Pattern) error {
+	if err := p.Check(m.Cols); err != nil {
+		return err
+	}
+	for i := 0; i < m.Rows; i++ {
+		for g := 0; g < m.Cols; g += p.M {
+			n := 0
+			for k := g; k < g+p.M; k++ {
+				if m.Keep[i*m.Cols+k] {
+					n++
+				}
+			}
+			if n != p.N {
+				return fmt.Errorf("row %d, columns %d..%d keep %d entries, want %d (pattern %s)", i, g, g+p.M-1, n, p.N, p)
+			}
+		}
+	}
+	return nil
+}
+
+// TopNMask keeps, in every row and every group of M columns, the N entries with
+// the largest score (score has Rows*Cols entries, row-major). Ties go to the
+// lower column index, so the result is deterministic.
+func TopNMask(score []float64, rows, cols int, p Pattern) (*Mask, error) {
+	if err := p.Check(cols); err != nil {
+		return nil, err
+	}
+	if len(score) != rows*cols {
+		return nil, fmt.Errorf("score has %d entries, want %d×%d", len(score), rows, cols)
+	}
+	m := NewMask(rows, cols)
+	idx := make([]int, p.M)
+	for i := 0; i < rows; i++ {
+		for g := 0; g < cols; g += p.M {
+			base := i*cols + g
+			for k := range idx {
+				idx[k] = k
+			}
+			// Partial selection sort: M is tiny (4 or 8).
+			for a := 0; a < p.N; a++ {
+				best := a
+				for b := a + 1; b < p.M; b++ {
+					if score[base+idx[b]] > score[base+idx[best]] ||
+						(score[base+idx[b]] == score[base+idx[best]] && idx[b] < idx[best]) {
+						best = b
+					}
+				}
+				idx[a], idx[best] = idx[best], idx[a]
+				m.Keep[base+idx[a]] = true
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,180 @@
+package methods
+
+import (
+	"errors"
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// SparseGPT (Frantar & Alistarh, 2023) prunes with Optimal-Brain-Surgeon
+// weight reconstruction, columns left to right in blocks:
+//  1. dead inputs (H_jj = 0) get H_jj = 1 and W[:, j] = 0;
+//  2. H += λ·mean(diag H)·I (λ = 0.01, multiplied by 10 and retried while a
+//     Cholesky factorization fails); U = upper Cholesky factor of H⁻¹;
+//  3. in each block, for each column i: at the first column of an N:M group,
+//     every row prunes the M−N entries of the group with the smallest
+//     w_k²/U_kk² (w the current, already updated values); then
+//     err = (w_i − q_i)/U_ii and W[:, i:end] −= err·U[i, i:end];
+//  4. after each block, W[:, end:] −= Err·U[block, end:].
+//
+// Pruned entries are exactly zero; kept ones are updated. Everything runs in
+// float64 (the public code uses float32; the reference fixtures are float64).
+type SparseGPT struct {
+	Pattern Pattern
+	Config  SparseGPTConfig
+}
+
+// SparseGPTConfig holds SparseGPT's knobs.
+type SparseGPTConfig struct {
+	// BlockSize is the lazy-update block width (128); a multiple of M.
+	BlockSize int
+	// Damp is λ, the relative dampening added to H's diagonal (0.01).
+	Damp float64
+	// MaxDampRetries bounds how often λ is multiplied by 10 when the Cholesky
+	// factorization fails (5).
+	MaxDampRetries int
+}
+
+// DefaultSparseGPTConfig returns the published settings.
+func DefaultSparseGPTConfig() SparseGPTConfig {
+	return SparseGPTConfig{BlockSize: 128, Damp: 0.01, MaxDampRetries: 5}
+}
+
+// Name returns "sparsegpt".
+func (s *SparseGPT) Name() string { return "sparsegpt" }
+
+// Prune runs SparseGPT on l; it needs the full H in l.Stats.
+func (s *SparseGPT) Prune(l *Layer) (*Result, error) {
+	p := s.Pattern
+	if err := l.Check(p); err != nil {
+		return nil, err
+	}
+	if l.Stats.H == nil {
+		return nil, errors.New("sparsegpt needs the full Hessian H (give X or H, not only hessian_diag)")
+	}
+	cfg := s.Config
+	if cfg.BlockSize <= 0 {
+		cfg.BlockSize = 128
+	}
+	if cfg.BlockSize%p.M != 0 {
+		return nil, fmt.Errorf("sparsegpt block size %d is not a multiple of M=%d", cfg.BlockSize, p.M)
+	}
+	if cfg.Damp <= 0 {
+		return nil, fmt.Errorf("sparsegpt dampening %g must be positive", cfg.Damp)
+	}
+	rows, cols := l.W.Dims()
+	W := mat.DenseCopyOf(l.W)
+	H := mat.NewSymDense(cols, nil)
+	H.CopySym(l.Stats.H)
+	for j := 0; j < cols; j++ {
+		if H.At(j, j) == 0 {
+			H.SetSym(j, j, 1)
+			for i := 0; i < rows; i++ {
+				W.Set(i, j, 0)
+			}
+		}
+	}
+	U, err := sparseGPTFactor(H, cfg)
+	if err != nil {
+		return nil, err
+	}
+	mask := NewMask(rows, cols)
+	u := U.RawTriangular()
+	w := W.RawMatrix()
+	score := make([]float64, p.M)
+	order := make([]int, p.M)
+	for i1 := 0; i1 < cols; i1 += cfg.BlockSize {
+		i2 := min(i1+cfg.BlockSize, cols)
+		cnt := i2 - i1
+		errBlk := mat.NewDense(rows, cnt, nil)
+		eb := errBlk.RawMatrix()
+		for i := i1; i < i2; i++ {
+			if (i-i1)%p.M == 0 {
+				// Choose the M−N entries to prune in every row of group i..i+M−1.
+				for r := 0; r < rows; r++ {
+					row := w.Data[r*w.Stride:]
+					for k := 0; k < p.M; k++ {
+						d := u.Data[(i+k)*u.Stride+i+k]
+						score[k] = row[i+k] * row[i+k] / (d * d)
+						order[k] = k
+					}
+					// Smallest scores are pruned; ties prune the later column.
+					for a := 0; a < p.N; a++ {
+						best := a
+						for b := a + 1; b < p.M; b++ {
+							if score[order[b]] > score[order[best]] ||
+								(score[order[b]] == score[order[best]] && order[b] < order[best]) {
+								best = b
+							}
+						}
+						order[a], order[best] = order[best], order[a]
+					}
+					for a := 0; a < p.N; a++ {
+						mask.Keep[r*cols+i+order[a]] = true
+					}
+				}
+			}
+			d := u.Data[i*u.Stride+i]
+			urow := u.Data[i*u.Stride+i : i*u.Stride+i2]
+			for r := 0; r < rows; r++ {
+				if mask.Keep[r*cols+i] {
+					continue
+				}
+				row := w.Data[r*w.Stride+i : r*w.Stride+i2]
+				e := row[0] / d
+				for k := range row {
+					row[k] -= e * urow[k]
+				}
+				row[0] = 0 // exactly zero, not a rounding residue
+				eb.Data[r*eb.Stride+i-i1] = e
+			}
+		}
+		if i2 < cols {
+			// W[:, i2:] −= Err · U[i1:i2, i2:].
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1, eb,
+				blas64.General{Rows: cnt, Cols: cols - i2, Stride: u.Stride, Data: u.Data[i1*u.Stride+i2:]},
+				1, blas64.General{Rows: rows, Cols: cols - i2, Stride: w.Stride, Data: w.Data[i2:]})
+		}
+	}
+	res := &Result{Method: s.Name(), Pattern: p, Mask: mask, What: W}
+	return finish(l, Normalize(l.W), res)
+}
+
+// sparseGPTFactor dampens H (in place) and returns the upper Cholesky factor
+// U of H⁻¹ (UᵀU = H⁻¹), raising the dampening tenfold while a factorization
+// fails.
+func sparseGPTFactor(H *mat.SymDense, cfg SparseGPTConfig) (*mat.TriDense, error) {
+	n := H.SymmetricDim()
+	mean := 0.0
+	for j := 0; j < n; j++ {
+		mean += H.At(j, j)
+	}
+	mean /= float64(n)
+	base := mat.NewSymDense(n, nil)
+	base.CopySym(H)
+	damp := cfg.Damp
+	for try := 0; try <= cfg.MaxDampRetries; try++ {
+		Hd := mat.NewSymDense(n, nil)
+		Hd.CopySym(base)
+		for j := 0; j < n; j++ {
+			Hd.SetSym(j, j, Hd.At(j, j)+damp*mean)
+		}
+		var chol mat.Cholesky
+		if ok := chol.Factorize(Hd); ok {
+			var Hinv mat.SymDense
+			if err := chol.InverseTo(&Hinv); err == nil {
+				var c2 mat.Cholesky
+				if ok := c2.Factorize(&Hinv); ok {
+					var U mat.TriDense
+					c2.UTo(&U)
+					return &U, nil
+				}
+			}
+		}
+		damp *= 10
+	}
+	return nil, fmt.Errorf("sparsegpt: H is not positive definite even with dampening %g·mean(diag H)", damp/10)
+}

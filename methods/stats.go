@@ -1,0 +1,187 @@
+package methods
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Stats are the calibration statistics of one linear layer, all computed from
+// the same n activation rows x_t ∈ R^{d_in}:
+//
+//	Hdiag_j     = (2/n) Σ_t x_{t,j}²   (NoWag-P, ARMOR, proxy loss)
+//	H           = (2/n) Σ_t x_t x_tᵀ   (SparseGPT; nil when not gathered)
+//	WandaNorm_j = (1/n) Σ_t x_{t,j}²   (Wanda uses its square root)
+//
+// Hdiag has its non-finite or non-positive entries replaced by the mean of the
+// valid ones (ALGORITHMS.md); H and WandaNorm are left exactly as measured.
+type Stats struct {
+	N         int
+	Hdiag     []float64
+	H         *mat.SymDense
+	WandaNorm []float64
+}
+
+// Accumulator gathers Stats in streaming form, one batch of activations at a
+// time, so a caller never holds all activations at once. Sums are kept in
+// float64 whatever the precision of the activations.
+type Accumulator struct {
+	dIn   int
+	n     int
+	sumSq []float64
+	gram  *mat.SymDense // Σ x xᵀ, upper triangle; nil unless full
+	buf   []float64
+}
+
+// NewAccumulator returns an accumulator for d_in-wide activations. With full
+// set it also accumulates the d_in × d_in Gram matrix needed by SparseGPT
+// (O(d_in²) memory, O(n·d_in²) time).
+func NewAccumulator(dIn int, full bool) *Accumulator {
+	a := &Accumulator{dIn: dIn, sumSq: make([]float64, dIn)}
+	if full {
+		a.gram = mat.NewSymDense(dIn, nil)
+	}
+	return a
+}
+
+// Rows reports how many activation rows have been added.
+func (a *Accumulator) Rows() int { return a.n }
+
+// Add accumulates a batch X (rows × d_in).
+func (a *Accumulator) Add(X mat.Matrix) error {
+	r, c := X.Dims()
+	if c != a.dIn {
+		return fmt.Errorf("activations have %d columns, want d_in=%d", c, a.dIn)
+	}
+	if r == 0 {
+		return nil
+	}
+	var g blas64.General
+	if d, ok := X.(*mat.Dense); ok {
+		g = d.RawMatrix()
+	} else {
+		g = mat.DenseCopyOf(X).RawMatrix()
+	}
+	a.addGeneral(g)
+	return nil
+}
+
+// AddFloat32 accumulates a batch given as row-major float32 values with d_in
+// columns (as produced by a model's forward pass). Values are widened to
+// float64 before squaring.
+func (a *Accumulator) AddFloat32(x []float32, rows int) error {
+	if rows*a.dIn != len(x) {
+		return fmt.Errorf("activation batch has %d values, want %d rows × d_in=%d", len(x), rows, a.dIn)
+	}
+	if rows == 0 {
+		return nil
+	}
+	if cap(a.buf) < len(x) {
+		a.buf = make([]float64, len(x))
+	}
+	buf := a.buf[:len(x)]
+	for i, v := range x {
+		buf[i] = float64(v)
+	}
+	a.addGeneral(blas64.General{Rows: rows, Cols: a.dIn, Stride: a.dIn, Data: buf})
+	return nil
+}
+
+func (a *Accumulator) addGeneral(g blas64.General) {
+	for t := 0; t < g.Rows; t++ {
+		row := g.Data[t*g.Stride : t*g.Stride+g.Cols]
+		for j, v := range row {
+			a.sumSq[j] += v * v
+		}
+	}
+	if a.gram != nil {
+		raw := a.gram.RawSymmetric()
+		blas64.Syrk(blas.Trans, 1, g, 1, raw)
+	}
+	a.n += g.Rows
+}
+
+// Stats returns the statistics of everything added so far.
+func (a *Accumulator) Stats() (*Stats, error) {
+	if a.n == 0 {
+		return nil, errors.New("no calibration activations were added")
+	}
+	n := float64(a.n)
+	s := &Stats{N: a.n, Hdiag: make([]float64, a.dIn), WandaNorm: make([]float64, a.dIn)}
+	for j, v := range a.sumSq {
+		s.Hdiag[j] = 2 * v / n
+		s.WandaNorm[j] = v / n
+	}
+	SanitizeHdiag(s.Hdiag)
+	if a.gram != nil {
+		s.H = mat.NewSymDense(a.dIn, nil)
+		s.H.ScaleSym(2/n, a.gram)
+	}
+	return s, nil
+}
+
+// StatsFromActivations is Accumulator in one call: the statistics of X
+// (n × d_in), with the full H when full is set.
+func StatsFromActivations(X mat.Matrix, full bool) (*Stats, error) {
+	_, c := X.Dims()
+	acc := NewAccumulator(c, full)
+	if err := acc.Add(X); err != nil {
+		return nil, err
+	}
+	return acc.Stats()
+}
+
+// StatsFromHessian builds Stats when only the Hessian diagonal (and optionally
+// the full H) is known, e.g. from a file. WandaNorm is taken as hdiag/2, which
+// gives Wanda the same mask as the activations would. hdiag is copied and
+// sanitized; when H is given, its diagonal must have length len(hdiag).
+func StatsFromHessian(hdiag []float64, H *mat.SymDense) (*Stats, error) {
+	if len(hdiag) == 0 {
+		if H == nil {
+			return nil, errors.New("neither hessian_diag nor H given")
+		}
+		hdiag = make([]float64, H.SymmetricDim())
+		for j := range hdiag {
+			hdiag[j] = H.At(j, j)
+		}
+	}
+	if H != nil && H.SymmetricDim() != len(hdiag) {
+		return nil, fmt.Errorf("H is %d×%d but hessian_diag has %d entries", H.SymmetricDim(), H.SymmetricDim(), len(hdiag))
+	}
+	s := &Stats{Hdiag: append([]float64(nil), hdiag...), H: H, WandaNorm: make([]float64, len(hdiag))}
+	for j, v := range hdiag {
+		s.WandaNorm[j] = v / 2
+	}
+	SanitizeHdiag(s.Hdiag)
+	return s, nil
+}
+
+// SanitizeHdiag replaces, in place, every non-finite or non-positive entry by
+// the mean of the valid ones (by 1 when none is valid), as ALGORITHMS.md
+// prescribes, so that a dead input channel never yields a zero weight in the
+// proxy loss's denominator.
+func SanitizeHdiag(h []float64) {
+	sum, cnt := 0.0, 0
+	for _, v := range h {
+		if v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			sum += v
+			cnt++
+		}
+	}
+	if cnt == len(h) {
+		return
+	}
+	mean := 1.0
+	if cnt > 0 {
+		mean = sum / float64(cnt)
+	}
+	for j, v := range h {
+		if !(v > 0) || math.IsInf(v, 0) {
+			h[j] = mean
+		}
+	}
+}
