@@ -47,6 +47,24 @@ const (
 	SelectRandom Selection = "random"
 )
 
+// Continuous is how ARMOR's continuous step updates A, B and W' with the
+// mask fixed.
+type Continuous string
+
+// The continuous update rules.
+const (
+	// ContinuousAdam is the paper's rule: one joint Adam step on A, B and W'.
+	// Theorem 3.1 does not cover it; the run keeps the best state seen.
+	ContinuousAdam Continuous = "adam"
+	// ContinuousGD takes, block after block (A, then W', then B), one gradient
+	// step of length 1/β, β that block's smoothness constant (the largest
+	// eigenvalue of its quadratic's Hessian), as Theorem 3.1 assumes.
+	ContinuousGD Continuous = "gd"
+	// ContinuousExact minimizes the loss exactly over each block in turn
+	// (A, then W', then B); each is a least-squares problem.
+	ContinuousExact Continuous = "exact"
+)
+
 // ARMORConfig holds every knob of ARMOR. The zero value is not usable; start
 // from DefaultARMORConfig.
 type ARMORConfig struct {
@@ -57,6 +75,8 @@ type ARMORConfig struct {
 	// Iters is the number of block-coordinate-descent iterations (3000 in
 	// the released code, 20 000 in the paper).
 	Iters int
+	// Continuous is the continuous update rule (adam by default).
+	Continuous Continuous
 	// Adam hyper-parameters of the continuous step.
 	LR, Beta1, Beta2, Eps float64
 	// Select is the group selection rule of the sparse-core step.
@@ -79,7 +99,8 @@ type ARMORConfig struct {
 func DefaultARMORConfig() ARMORConfig {
 	return ARMORConfig{
 		BlockSize: 32, Iters: 3000,
-		LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+		Continuous: ContinuousAdam,
+		LR:         1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 		Select:   SelectGradient,
 		Patience: 100, RTol: 1e-6, ATol: 1e-8,
 	}
@@ -102,6 +123,11 @@ func (c ARMORConfig) Validate(p Pattern) error {
 		return fmt.Errorf("armor tolerances rtol %g, atol %g must be ≥ 0", c.RTol, c.ATol)
 	case p.N > 8:
 		return fmt.Errorf("armor supports N ≤ 8, got pattern %s", p)
+	}
+	switch c.Continuous {
+	case ContinuousAdam, ContinuousGD, ContinuousExact:
+	default:
+		return fmt.Errorf("armor continuous update %q: want adam, gd or exact", c.Continuous)
 	}
 	switch c.Select {
 	case SelectGradient, SelectGreedy, SelectRandom:

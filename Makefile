@@ -1,0 +1,53 @@
+# The project's commands. `make sweep` is the main job; `make test` is what CI runs.
+GO      ?= go
+CONFIG  ?= configs/llama.yaml
+SET     ?=
+BIN     := bin/armor
+# Benchmarks: `make bench BENCH=ARMORIter BENCHTIME=5x`.
+BENCH     ?= .
+BENCHTIME ?= 3x
+
+.PHONY: all build test test-short bench theory sweep tables fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/armor
+
+## test: every test, including the reference fixtures and the property tests at CI size.
+test:
+	$(GO) vet ./...
+	$(GO) test -timeout 40m ./...
+
+## test-short: the quick subset (skips the full-length ARMOR reference runs).
+test-short:
+	$(GO) test -short ./...
+
+## bench: Go benchmarks of the kernels; figures are recorded in the README.
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./methods/
+
+## theory: every property of Theorem 3.1 with at least 1000 cases each, and a summary table.
+theory:
+	ARMOR_THEORY_CHECKS=1000 $(GO) test -timeout 120m -run 'Theory|Property' -v ./theory/ | tee theory.log | grep -E '^(\||\+|---|ok|FAIL|PASS)' || true
+	@grep -q '^ok' theory.log
+
+## sweep: run the experiment in CONFIG (SET="key=value ..." overrides keys).
+sweep: build
+	$(BIN) sweep --config $(CONFIG) $(if $(SET),--set "$(SET)",)
+
+## tables: re-render tables and plots of CONFIG from its cells.jsonl, without recomputing.
+tables: build
+	$(BIN) tables --config $(CONFIG)
+
+## fuzz: fuzz the safetensors header parser for a minute.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseSafetensors -fuzztime 60s ./datasets/
+
+vet:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin theory.log
+	find results -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
