@@ -231,7 +231,14 @@ func (r *armorRun) Run() error {
 	r.Best = st.Clone()
 	bestLoss, stale := loss, 0
 	for t := 1; t <= r.cfg.Iters; t++ {
-		r.adamStep()
+		switch r.cfg.Continuous {
+		case ContinuousGD:
+			r.continuousTheoryStep(false)
+		case ContinuousExact:
+			r.continuousTheoryStep(true)
+		default:
+			r.adamStep()
+		}
 		groups := r.selectGroups()
 		if _, err := st.SparseCoreStep(groups, true); err != nil {
 			return err

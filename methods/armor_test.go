@@ -163,3 +163,22 @@ func minSlice(x []float64) float64 {
 	}
 	return m
 }
+
+func TestARMORTheoryVariantsAreMonotone(t *testing.T) {
+	for _, cont := range []Continuous{ContinuousGD, ContinuousExact} {
+		for _, tc := range []struct {
+			dOut, dIn, b int
+			p            Pattern
+		}{{64, 128, 32, Pattern24}, {40, 56, 16, Pattern{1, 4}}, {48, 64, 16, Pattern{4, 8}}} {
+			l := randomLayer(t, tc.dOut, tc.dIn, 256, 11)
+			cfg := DefaultARMORConfig()
+			cfg.Continuous, cfg.BlockSize, cfg.Iters, cfg.Patience = cont, tc.b, 40, 0
+			res, err := (&ARMOR{Pattern: tc.p, Config: cfg}).Prune(l)
+			require.NoError(t, err)
+			for k := 1; k < len(res.History); k++ {
+				require.LessOrEqual(t, res.History[k], res.History[k-1], "%s %v: iteration %d increased the loss", cont, tc, k)
+			}
+			t.Logf("%s %dx%d b%d %s: NoWag %.5g -> %.5g after %d", cont, tc.dOut, tc.dIn, tc.b, tc.p, res.History[0], res.ProxyLoss, res.Iterations)
+		}
+	}
+}

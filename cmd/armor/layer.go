@@ -42,6 +42,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	pattern := fs.String("pattern", "2:4", "N:M sparsity pattern along the input dimension")
 	blockSize := fs.Int("block-size", def.ARMOR.BlockSize, "armor: size of the diagonal blocks of A and B")
 	iters := fs.Int("iters", def.ARMOR.Iters, "armor: block-coordinate-descent iterations")
+	continuous := fs.String("continuous", string(def.ARMOR.Continuous), "armor: continuous update: adam (paper), gd (1/β gradient steps) or exact (block minimization)")
 	lr := fs.Float64("lr", def.ARMOR.LR, "armor: Adam learning rate")
 	sel := fs.String("select", string(def.ARMOR.Select), "armor: group selection: gradient, greedy or random")
 	patience := fs.Int("patience", def.ARMOR.Patience, "armor: stop after this many iterations without improvement (0: never)")
@@ -75,6 +76,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	cfg.ARMOR.BlockSize, cfg.ARMOR.Iters, cfg.ARMOR.LR = *blockSize, *iters, *lr
 	cfg.ARMOR.Select, cfg.ARMOR.Seed, cfg.ARMOR.Threads = methods.Selection(*sel), *seed, *threads
 	cfg.ARMOR.Patience = *patience
+	cfg.ARMOR.Continuous = methods.Continuous(*continuous)
 	if *method == "armor" {
 		if err := cfg.ARMOR.Validate(p); err != nil {
 			return fmt.Errorf("flags: %w", err)
