@@ -13,6 +13,9 @@ type kvCache struct {
 	n    int
 }
 
+// attnChunk is the number of query rows whose scores are computed together.
+const attnChunk = 64
+
 // attnJob describes the causal attention of one sequence: n new query rows
 // at positions start..start+n−1 (q, n × Dim, already rotated) attend to the
 // m = start+n key/value rows k, v (m × KVDim) and write n × Dim rows to out.
@@ -42,25 +45,27 @@ func attend(cfg Config, jobs []attnJob) {
 			var scores []float32
 			for t := range tasks {
 				j := jobs[t.job]
-				m := j.start + j.n
-				if cap(scores) < j.n*m {
-					scores = make([]float32, j.n*m)
-				}
-				s := scores[:j.n*m]
 				g := t.head / group
-				qh := j.q[t.head*hd:]
-				kh := j.k[g*hd:]
-				vh := j.v[g*hd:]
-				gemmNT(qh, j.n, hd, dim, kh, m, kvDim, s, m)
-				for r := 0; r < j.n; r++ {
-					row := s[r*m : (r+1)*m]
-					visible := j.start + r + 1
-					for c := range row[:visible] {
-						row[c] *= scale
+				// Query rows go in chunks so that a chunk's products skip
+				// the keys that every row of the chunk has masked.
+				for r0 := 0; r0 < j.n; r0 += attnChunk {
+					r1 := min(j.n, r0+attnChunk)
+					rows, m := r1-r0, j.start+r1
+					if cap(scores) < rows*m {
+						scores = make([]float32, rows*m)
 					}
-					softmaxRow(row, visible)
+					s := scores[:rows*m]
+					gemmNT(j.q[r0*dim+t.head*hd:], rows, hd, dim, j.k[g*hd:], m, kvDim, s, m)
+					for r := 0; r < rows; r++ {
+						row := s[r*m : (r+1)*m]
+						visible := j.start + r0 + r + 1
+						for c := range row[:visible] {
+							row[c] *= scale
+						}
+						softmaxRow(row, visible)
+					}
+					gemmNN(s, rows, m, m, j.v[g*hd:], hd, kvDim, j.out[r0*dim+t.head*hd:], dim)
 				}
-				gemmNN(s, j.n, m, m, vh, hd, kvDim, j.out[t.head*hd:], dim)
 			}
 		}()
 	}

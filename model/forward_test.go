@@ -13,16 +13,20 @@ func TestForwardMatchesReference(t *testing.T) {
 		tied        bool
 		interleaved bool
 		kvHeads     int
+		seqLen      int
 	}{
-		{"tied-interleaved-gqa", true, true, 2},
-		{"untied-halves-gqa", false, false, 2},
-		{"untied-interleaved-mha", false, true, 4},
-		{"tied-halves-mqa", true, false, 1},
+		{"tied-interleaved-gqa", true, true, 2, 24},
+		{"untied-halves-gqa", false, false, 2, 24},
+		{"untied-interleaved-mha", false, true, 4, 24},
+		{"tied-halves-mqa", true, false, 1, 24},
+		// Longer than attnChunk: several query chunks per head.
+		{"chunked-attention", false, true, 2, 2*attnChunk + 17},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := smallConfig()
 			cfg.RopeInterleaved = tc.interleaved
 			cfg.NKVHeads = tc.kvHeads
+			cfg.SeqLen = tc.seqLen
 			m, err := New(cfg, randomWeights(t, cfg, tc.tied, 1))
 			require.NoError(t, err)
 			toks := randomTokens(cfg.SeqLen, cfg.VocabSize, 2)
@@ -84,6 +88,7 @@ func TestBlocksComposeToForward(t *testing.T) {
 
 func TestSessionMatchesForward(t *testing.T) {
 	cfg := smallConfig()
+	cfg.SeqLen = 200
 	m, err := New(cfg, randomWeights(t, cfg, false, 12))
 	require.NoError(t, err)
 	toks := randomTokens(cfg.SeqLen, cfg.VocabSize, 13)
@@ -92,7 +97,7 @@ func TestSessionMatchesForward(t *testing.T) {
 	s := m.NewSession()
 	// Prefill 5 tokens, then feed chunks of varying size.
 	pos := 0
-	for _, n := range []int{5, 1, 1, 3, 1, 13} {
+	for _, n := range []int{5, 1, 1, 3, 1, 13, 70, 1, 105} {
 		logits, err := s.Feed(toks[pos : pos+n])
 		require.NoError(t, err)
 		pos += n
