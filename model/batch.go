@@ -30,8 +30,12 @@ func (b *Batch) Rows() int {
 	return n
 }
 
-// Offset returns the index of the first row of sequence seq.
+// Offset returns the index of the first row of sequence seq, or −1 if seq
+// is outside [0, len(Lens)] (len(Lens) gives Rows()).
 func (b *Batch) Offset(seq int) int {
+	if seq < 0 || seq > len(b.Lens) {
+		return -1
+	}
 	n := 0
 	for _, l := range b.Lens[:seq] {
 		n += l
@@ -39,22 +43,29 @@ func (b *Batch) Offset(seq int) int {
 	return n
 }
 
-// Row returns row t of sequence seq (aliasing Data), or nil if out of range.
+// Row returns row t of sequence seq (aliasing Data), or nil if out of
+// range or if Data is too short.
 func (b *Batch) Row(seq, t int) []float32 {
 	if seq < 0 || seq >= len(b.Lens) || t < 0 || t >= b.Lens[seq] {
 		return nil
 	}
 	r := b.Offset(seq) + t
+	if (r+1)*b.Width > len(b.Data) {
+		return nil
+	}
 	return b.Data[r*b.Width : (r+1)*b.Width]
 }
 
 // Seq returns the Lens[seq] × Width block of sequence seq (aliasing Data),
-// or nil if seq is out of range.
+// or nil if seq is out of range or Data is too short.
 func (b *Batch) Seq(seq int) []float32 {
 	if seq < 0 || seq >= len(b.Lens) {
 		return nil
 	}
 	o := b.Offset(seq)
+	if (o+b.Lens[seq])*b.Width > len(b.Data) {
+		return nil
+	}
 	return b.Data[o*b.Width : (o+b.Lens[seq])*b.Width]
 }
 

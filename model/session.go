@@ -31,6 +31,9 @@ func (s *Session) Pos() int { return s.pos }
 // values) of the token that follows the last one. The total length may not
 // exceed SeqLen.
 func (s *Session) Feed(tokens []int) ([]float32, error) {
+	if s == nil {
+		return nil, fmt.Errorf("session: nil")
+	}
 	m := s.m
 	if err := m.check(); err != nil {
 		return nil, err

@@ -31,7 +31,8 @@ type Tokenizer struct {
 
 // New returns a tokenizer with the given pieces and merge scores (one per
 // token id). It requires at least the 3 special tokens and the 256
-// byte-fallback tokens (ids 3..258), finite scores and non-empty pieces.
+// byte-fallback tokens: id b+3 must be the piece "<0xXX>" of byte b = 0xXX.
+// Scores must be finite and pieces non-empty.
 func New(pieces []string, scores []float32) (*Tokenizer, error) {
 	if len(pieces) != len(scores) {
 		return nil, fmt.Errorf("tokenizer: %d pieces but %d scores", len(pieces), len(scores))
@@ -50,6 +51,9 @@ func New(pieces []string, scores []float32) (*Tokenizer, error) {
 		}
 		if s := float64(scores[id]); math.IsNaN(s) || math.IsInf(s, 0) {
 			return nil, fmt.Errorf("tokenizer: token %d (%q) has a non-finite score %v", id, p, s)
+		}
+		if b := id - byteOffset; b >= 0 && b < 256 && p != fmt.Sprintf("<0x%02X>", b) {
+			return nil, fmt.Errorf("tokenizer: token %d is %q, want the byte-fallback piece <0x%02X>", id, p, b)
 		}
 		if _, dup := t.ids[p]; !dup {
 			t.ids[p] = id

@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -173,16 +175,37 @@ func TestReadRejectsCorruptInput(t *testing.T) {
 }
 
 func TestNewRejectsBadVocab(t *testing.T) {
-	pieces := make([]string, 300)
-	scores := make([]float32, 300)
-	for i := range pieces {
-		pieces[i] = string(rune('A' + i%26))
+	valid := func() ([]string, []float32) {
+		pieces := []string{"<unk>", "<s>", "</s>"}
+		for b := 0; b < 256; b++ {
+			pieces = append(pieces, fmt.Sprintf("<0x%02X>", b))
+		}
+		pieces = append(pieces, " a", "a", " ")
+		return pieces, make([]float32, len(pieces))
 	}
-	_, err := New(pieces, scores[:10])
-	require.ErrorContains(t, err, "300 pieces but 10 scores")
-	_, err = New(pieces[:100], scores[:100])
-	require.ErrorContains(t, err, "too small")
-	pieces[5] = ""
-	_, err = New(pieces, scores)
-	require.ErrorContains(t, err, "token 5 has an empty piece")
+	pieces, scores := valid()
+	tok, err := New(pieces, scores)
+	require.NoError(t, err)
+	require.Equal(t, 262, tok.VocabSize())
+	require.Equal(t, []int{259}, tok.Encode("a", false, false))
+
+	for _, tc := range []struct {
+		name string
+		mod  func(p []string, s []float32) ([]string, []float32)
+		want string
+	}{
+		{"score count", func(p []string, s []float32) ([]string, []float32) { return p, s[:10] }, "262 pieces but 10 scores"},
+		{"too small", func(p []string, s []float32) ([]string, []float32) { return p[:100], s[:100] }, "too small"},
+		{"empty piece", func(p []string, s []float32) ([]string, []float32) { p[1] = ""; return p, s }, "token 1 has an empty piece"},
+		{"not a byte token", func(p []string, s []float32) ([]string, []float32) { p[13] = "\n"; return p, s }, "token 13 is \"\\n\", want the byte-fallback piece <0x0A>"},
+		{"lower-case hex", func(p []string, s []float32) ([]string, []float32) { p[13] = "<0x0a>"; return p, s }, "want the byte-fallback piece <0x0A>"},
+		{"NaN score", func(p []string, s []float32) ([]string, []float32) { s[260] = float32(math.NaN()); return p, s }, "non-finite score"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, s := valid()
+			p, s = tc.mod(p, s)
+			_, err := New(p, s)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
 }
