@@ -1,0 +1,16 @@
+// Package config reads an experiment's YAML file into a validated Config.
+//
+// Parsing is strict: every key is checked against the schema (Config and the
+// types it holds), every scalar against its Go type, and every value against
+// what the sweep can run. Each error is a *Error naming the file, the line
+// and the key path, e.g.
+//
+//	configs/llama.yaml:14: armor.blocksize: unknown key (did you mean "block_size"?)
+//
+// Command-line overrides ("armor.iters=100 seed=1") are applied to the YAML
+// tree before validation, so they are checked exactly like the file; errors in
+// them are reported as "--set armor.iters: ...".
+//
+// Sweep axes are lists; a scalar where a list is expected is read as a
+// one-element list, so `seed: 1` and `--set seed=1` both work.
+package config
