@@ -43,6 +43,7 @@ type ARMORState struct {
 	S  *mat.Dense // V⊙Mask
 	SB *mat.Dense // tile-wise S_ij·B_j
 	E  *mat.Dense // A·S·B − W̄
+	T  *mat.Dense // AᵀG, scratch of gradients (allocated on first use)
 }
 
 // NewARMORState starts ARMOR at NoWag-P: A = I, B = I, V = W̄ and M the NoWag-P
@@ -177,6 +178,7 @@ func (st *ARMORState) Clone() *ARMORState {
 	c.V = mat.DenseCopyOf(st.V)
 	c.Mask = &Mask{Rows: st.Mask.Rows, Cols: st.Mask.Cols, Keep: append([]bool(nil), st.Mask.Keep...)}
 	c.S, c.SB, c.E = mat.DenseCopyOf(st.S), mat.DenseCopyOf(st.SB), mat.DenseCopyOf(st.E)
+	c.T = nil
 	return &c
 }
 
@@ -203,34 +205,32 @@ func blockView(bd *BlockDiag, k int) blas64.General {
 	return blas64.General{Rows: s, Cols: s, Stride: s, Data: bd.Blocks[k]}
 }
 
-// forward computes SB_ij = S_ij·B_j and E_ij = A_i·SB_ij − W̄_ij for all tiles,
-// in parallel over row blocks.
+// forward computes SB_ij = S_ij·B_j and E_ij = A_i·SB_ij − W̄_ij for all tiles.
+// The tile products are batched into panels: S·B is one (d_out × b)·(b × b)
+// product per column block, A·(SB) one (b × b)·(b × d_in) product per row
+// block, which BLAS runs far faster than b³-sized tiles.
 func (st *ARMORState) forward() {
+	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+		c0, cs := st.B.Starts[j], st.B.Sizes[j]
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, view(st.S, 0, st.dOut, c0, cs), blockView(st.B, j), 0, view(st.SB, 0, st.dOut, c0, cs))
+	})
+	wbar := st.wbar.RawMatrix().Data
 	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		Ai := blockView(st.A, i)
-		for j := range st.B.Sizes {
-			c0, cs := st.B.Starts[j], st.B.Sizes[j]
-			sb := view(st.SB, r0, rs, c0, cs)
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, view(st.S, r0, rs, c0, cs), blockView(st.B, j), 0, sb)
-			e := view(st.E, r0, rs, c0, cs)
-			// E = W̄ first, then E = A·SB − E.
-			for u := 0; u < rs; u++ {
-				copy(e.Data[u*e.Stride:u*e.Stride+cs], st.wbar.RawMatrix().Data[(r0+u)*st.dIn+c0:(r0+u)*st.dIn+c0+cs])
-			}
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, Ai, sb, -1, e)
-		}
+		e := view(st.E, r0, rs, 0, st.dIn)
+		copy(e.Data[:rs*st.dIn], wbar[r0*st.dIn:(r0+rs)*st.dIn])
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.SB, r0, rs, 0, st.dIn), -1, e)
 	})
 }
 
 // gradients fills G = ∂L/∂Ŵn = 2·E·diag(h)/denom and, for the non-nil
 // outputs, ∂L/∂A (blocks), ∂L/∂B (blocks) and ∂L/∂S (dense, pruned entries
-// included):
+// included), with T = AᵀG (block rows) as the shared intermediate:
 //
-//	gA_i  = Σ_j G_ij·(S_ij·B_j)ᵀ
-//	gS_ij = A_iᵀ·G_ij·B_jᵀ
-//	gB_j  = Σ_i S_ijᵀ·(A_iᵀ·G_ij)
-func (st *ARMORState) gradients(G *mat.Dense, gA, gB *BlockDiag, gS *mat.Dense, tmp []float64) {
+//	gA_i     = G[i,:]·SB[i,:]ᵀ
+//	gS[:, j] = T[:, j]·B_jᵀ
+//	gB_j     = S[:, j]ᵀ·T[:, j]
+func (st *ARMORState) gradients(G *mat.Dense, gA, gB *BlockDiag, gS *mat.Dense, _ []float64) {
 	g, e := G.RawMatrix(), st.E.RawMatrix()
 	scale := 2 / st.denom
 	parallelFor(st.dOut, st.threads, func(i int) {
@@ -242,44 +242,27 @@ func (st *ARMORState) gradients(G *mat.Dense, gA, gB *BlockDiag, gS *mat.Dense, 
 	if gA != nil {
 		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 			r0, rs := st.A.Starts[i], st.A.Sizes[i]
-			out := blockView(gA, i)
-			for j := range st.B.Sizes {
-				c0, cs := st.B.Starts[j], st.B.Sizes[j]
-				beta := 1.0
-				if j == 0 {
-					beta = 0
-				}
-				blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(G, r0, rs, c0, cs), view(st.SB, r0, rs, c0, cs), beta, out)
-			}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(G, r0, rs, 0, st.dIn), view(st.SB, r0, rs, 0, st.dIn), 0, blockView(gA, i))
 		})
 	}
 	if gB == nil && gS == nil {
 		return
 	}
-	maxB := 0
-	for _, s := range st.A.Sizes {
-		maxB = max(maxB, s)
+	if st.T == nil {
+		st.T = mat.NewDense(st.dOut, st.dIn, nil)
 	}
-	for _, s := range st.B.Sizes {
-		maxB = max(maxB, s)
-	}
+	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		r0, rs := st.A.Starts[i], st.A.Sizes[i]
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, blockView(st.A, i), view(G, r0, rs, 0, st.dIn), 0, view(st.T, r0, rs, 0, st.dIn))
+	})
 	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
-		T := blas64.General{Cols: cs, Stride: cs, Data: make([]float64, maxB*cs)}
-		for i := range st.A.Sizes {
-			r0, rs := st.A.Starts[i], st.A.Sizes[i]
-			T.Rows = rs
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, blockView(st.A, i), view(G, r0, rs, c0, cs), 0, T)
-			if gS != nil {
-				blas64.Gemm(blas.NoTrans, blas.Trans, 1, T, blockView(st.B, j), 0, view(gS, r0, rs, c0, cs))
-			}
-			if gB != nil {
-				beta := 1.0
-				if i == 0 {
-					beta = 0
-				}
-				blas64.Gemm(blas.Trans, blas.NoTrans, 1, view(st.S, r0, rs, c0, cs), T, beta, blockView(gB, j))
-			}
+		T := view(st.T, 0, st.dOut, c0, cs)
+		if gS != nil {
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, T, blockView(st.B, j), 0, view(gS, 0, st.dOut, c0, cs))
+		}
+		if gB != nil {
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, view(st.S, 0, st.dOut, c0, cs), T, 0, blockView(gB, j))
 		}
 	})
 }

@@ -27,15 +27,22 @@ func TestReferenceARMORRuns(t *testing.T) {
 				cfg.BlockSize, cfg.LR, cfg.Iters = run.BlockSize, run.LR, run.ItersRun
 				res, err := (&methods.ARMOR{Pattern: methods.Pattern24, Config: cfg}).Prune(l)
 				require.NoError(t, err)
-				require.Equal(t, run.ItersRun, res.Iterations, "the authors' run did not stop early; ours should not either")
+				if res.StoppedEarly {
+					// The patience rule's atol (1e-8) is absolute: a run whose
+					// loss falls to ~1e-6 may legitimately stop before theirs.
+					t.Logf("stopped early after %d iterations at loss %.6g", res.Iterations, res.ProxyLoss)
+				}
 				assert.LessOrEqual(t, relErr(res.History[0], run.Losses["0"]), tolLoss, "iteration 0 is NoWag-P")
 				for key, theirs := range run.Losses {
 					it, err := strconv.Atoi(key)
 					require.NoError(t, err)
-					if it < 100 || it >= len(res.History) {
+					if it < 100 {
 						continue
 					}
-					ours := res.History[it]
+					ours := res.ProxyLoss // after an early stop: the final loss
+					if it < len(res.History) {
+						ours = res.History[it]
+					}
 					t.Logf("iteration %5d: ours %.6g, authors %.6g (ratio %.3f)", it, ours, theirs, ours/theirs)
 					assert.LessOrEqual(t, ours, 1.05*theirs, "iteration %d", it)
 				}
