@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/prunebench/armor/harness/cells"
+	"github.com/prunebench/armor/harness/config"
+	"github.com/prunebench/armor/harness/plots"
+	"github.com/prunebench/armor/harness/report"
+	"github.com/prunebench/armor/harness/sweep"
+)
+
+func init() {
+	commands["tables"] = command{summary: "re-render the tables and plots of a config from its cells.jsonl", run: runTables}
+}
+
+func runTables(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("armor tables", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "experiment config (YAML)")
+	var sets stringList
+	fs.Var(&sets, "set", "override config keys, as for sweep (e.g. outputs.report_block_size=64)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return errors.New("flag --config is required")
+	}
+	c, err := config.Load(*cfgPath, sets...)
+	if err != nil {
+		return err
+	}
+	return renderOutputs(c, experimentDir(c), stdout, stderr)
+}
+
+// renderOutputs reads dir/cells.jsonl and writes the tables and plots c asks
+// for, printing the Markdown tables to stdout.
+func renderOutputs(c *config.Config, dir string, stdout, stderr io.Writer) error {
+	path := filepath.Join(dir, "cells.jsonl")
+	cs, _, err := cells.Read(path)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		shards, _ := filepath.Glob(filepath.Join(dir, "cells.shard-*.jsonl"))
+		if len(shards) > 0 {
+			return fmt.Errorf("%s has no cells, but %d shard file(s) exist: run armor merge --config %s first", path, len(shards), c.File)
+		}
+		return fmt.Errorf("%s has no cells: run armor sweep --config %s first", path, c.File)
+	}
+	cs = onlyExperiment(cs, c.Experiment)
+	ref := sweep.Reference(c)
+	ts := report.Build(cs, report.Options{Tables: c.Outputs.Tables, ARMOR: ref})
+	header := resultsHeader(c, cs)
+	written, err := report.Write(dir, ts, c.Outputs.Formats, header, stdout)
+	if err != nil {
+		return err
+	}
+	ps, err := plots.Write(dir, cs, c.Outputs.Plots, c.Outputs.PlotFormats, ref)
+	if err != nil {
+		return err
+	}
+	written = append(written, ps...)
+	fmt.Fprintf(stderr, "wrote %d files to %s\n", len(written), dir)
+	return nil
+}
+
+func onlyExperiment(cs []*cells.Cell, exp string) []*cells.Cell {
+	var out []*cells.Cell
+	for _, c := range cs {
+		if c.Experiment == exp {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// resultsHeader describes where the numbers came from, including any
+// source note (e.g. a fallback to the builtin layers).
+func resultsHeader(c *config.Config, cs []*cells.Cell) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Experiment %s\n\n", c.Experiment)
+	if c.Description != "" {
+		fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(c.Description))
+	}
+	srcs, notes := map[string]bool{}, map[string]bool{}
+	for _, cl := range cs {
+		srcs[cl.Source] = true
+		if cl.Note != "" {
+			notes[cl.Note] = true
+		}
+	}
+	for _, s := range sortedSet(srcs) {
+		fmt.Fprintf(&b, "Source: %s.  \n", s)
+	}
+	fmt.Fprintf(&b, "Cells: %d (from %s).\n", len(cs), filepath.Join(experimentDir(c), "cells.jsonl"))
+	for _, n := range sortedSet(notes) {
+		fmt.Fprintf(&b, "\n> **NOTE:** %s\n", n)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

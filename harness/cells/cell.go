@@ -1,0 +1,176 @@
+package cells
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// Cell is one finished unit of work: one method with one setting on one
+// layer (Kind "layer"), or one whole pruned model evaluated for perplexity
+// (Kind "model").
+type Cell struct {
+	Key        string `json:"key"`
+	Kind       string `json:"kind"` // "layer" or "model"
+	Experiment string `json:"experiment"`
+	// Source describes where the layer came from (Source.Describe) and
+	// SourceKind is "synthetic", "safetensors", "model" or "builtin".
+	Source     string `json:"source"`
+	SourceKind string `json:"source_kind"`
+	// Note is the source's warning, e.g. that a model source fell back to
+	// the builtin layers.
+	Note    string `json:"note,omitempty"`
+	Layer   string `json:"layer,omitempty"`
+	LayerID string `json:"layer_id,omitempty"`
+	DOut    int    `json:"d_out,omitempty"`
+	DIn     int    `json:"d_in,omitempty"`
+	Method  string `json:"method"`
+	Pattern string `json:"pattern"`
+	Params  Params `json:"params"`
+
+	ProxyLoss        Float `json:"proxy_loss"`
+	OutputError      Float `json:"output_error"`
+	NonzeroFraction  Float `json:"nonzero_fraction"`
+	OverheadFraction Float `json:"overhead_fraction"`
+	Iterations       int   `json:"iterations"`
+	StoppedEarly     bool  `json:"stopped_early,omitempty"`
+	// History is ARMOR's proxy loss by iteration, downsampled: the loss
+	// after iteration HistoryIters[k] is History[k] (0 = start).
+	History      []float64 `json:"history,omitempty"`
+	HistoryIters []int     `json:"history_iters,omitempty"`
+
+	// Perplexity maps a corpus name to perplexity (Kind "model"), and
+	// ParamsRelative is the deployed parameter count relative to dense.
+	Perplexity     map[string]float64 `json:"perplexity,omitempty"`
+	ParamsRelative Float              `json:"params_relative,omitempty"`
+
+	// Seconds is the wall time of the method; it is not compared by Merge.
+	Seconds float64 `json:"seconds"`
+	// Version is the code version string the key was made with.
+	Version string `json:"version"`
+}
+
+// Params are the settings of a method that vary in a sweep. Methods that
+// ignore a setting leave it at its zero value, so it is not part of their
+// key either.
+type Params struct {
+	BlockSize  int     `json:"block_size,omitempty"`
+	Iters      int     `json:"iters,omitempty"`
+	Seed       uint64  `json:"seed,omitempty"`
+	LR         float64 `json:"lr,omitempty"`
+	Select     string  `json:"select,omitempty"`
+	Continuous string  `json:"continuous,omitempty"`
+	Patience   int     `json:"patience,omitempty"`
+	LazyBlock  int     `json:"lazy_block,omitempty"`
+	Damp       float64 `json:"damp,omitempty"`
+	// Layers describes what was pruned for a model cell (e.g. "all").
+	Layers string `json:"layers,omitempty"`
+}
+
+// Float is a float64 that encodes NaN and ±Inf as JSON null.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON implements json.Unmarshaler; null reads as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// KeyInput is everything that determines a cell's numbers.
+type KeyInput struct {
+	Version string `json:"version"`
+	Kind    string `json:"kind"`
+	LayerID string `json:"layer_id"`
+	Layer   string `json:"layer"`
+	Method  string `json:"method"`
+	Pattern string `json:"pattern"`
+	Params  Params `json:"params"`
+	Extra   string `json:"extra,omitempty"`
+}
+
+// Key hashes k: the first 16 bytes of the SHA-256 of its JSON, in hex.
+func Key(k KeyInput) string {
+	b, err := json.Marshal(k)
+	if err != nil {
+		panic(fmt.Sprintf("cells: KeyInput cannot fail to marshal: %v", err)) // fixed struct of plain fields
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// SameNumbers reports whether two cells with the same key agree on every
+// number that is deterministic (everything but Seconds), and if not, which
+// field differs.
+func SameNumbers(a, b *Cell) (bool, string) {
+	x, y := *a, *b
+	x.Seconds, y.Seconds = 0, 0
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	if string(ja) == string(jb) {
+		return true, ""
+	}
+	var ma, mb map[string]json.RawMessage
+	_ = json.Unmarshal(ja, &ma)
+	_ = json.Unmarshal(jb, &mb)
+	for k, v := range ma {
+		if string(mb[k]) != string(v) {
+			return false, k
+		}
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			return false, k
+		}
+	}
+	return false, "?"
+}
+
+// Downsample keeps at most n points of a history h (n ≥ 2), always the
+// first and the last, evenly spaced in iteration; it returns the values and
+// their iteration indices.
+func Downsample(h []float64, n int) ([]float64, []int) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	if n < 2 {
+		n = 2
+	}
+	if len(h) <= n {
+		idx := make([]int, len(h))
+		for i := range idx {
+			idx[i] = i
+		}
+		return append([]float64(nil), h...), idx
+	}
+	vals := make([]float64, 0, n)
+	idx := make([]int, 0, n)
+	last := len(h) - 1
+	for k := 0; k < n; k++ {
+		i := int(math.Round(float64(k) * float64(last) / float64(n-1)))
+		if len(idx) > 0 && idx[len(idx)-1] == i {
+			continue
+		}
+		vals = append(vals, h[i])
+		idx = append(idx, i)
+	}
+	return vals, idx
+}

@@ -1,0 +1,440 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/prunebench/armor/harness/cells"
+)
+
+// Options choose which tables to build and which ARMOR setting represents
+// ARMOR where only one can be shown.
+type Options struct {
+	// Tables to build, by name (layers, block_size, iters, perplexity);
+	// empty means all.
+	Tables []string
+	// ARMOR is the reference ARMOR setting: the per-layer table shows the
+	// ARMOR cells with exactly these params; the block-size table varies
+	// BlockSize and the iteration table BlockSize and Iters.
+	ARMOR cells.Params
+}
+
+// MethodOrder is the column order of methods, and DisplayName their names
+// in tables.
+var (
+	MethodOrder = []string{"dense", "magnitude", "wanda", "sparsegpt", "nowag", "armor"}
+	DisplayName = map[string]string{"dense": "Dense", "magnitude": "Magnitude", "wanda": "Wanda", "sparsegpt": "SparseGPT", "nowag": "NoWag-P", "armor": "ARMOR"}
+)
+
+// Build returns the requested tables that have data, in the standard order.
+func Build(cs []*cells.Cell, opt Options) []*Table {
+	want := func(n string) bool { return len(opt.Tables) == 0 || slices.Contains(opt.Tables, n) }
+	var out []*Table
+	if want("layers") {
+		if t := LayerTable(cs, opt.ARMOR); t != nil {
+			out = append(out, t)
+		}
+	}
+	if want("block_size") {
+		if t := BlockSizeTable(cs, opt.ARMOR); t != nil {
+			out = append(out, t)
+		}
+	}
+	if want("iters") {
+		if t := ItersTable(cs, opt.ARMOR); t != nil {
+			out = append(out, t)
+		}
+	}
+	if want("perplexity") {
+		if t := PerplexityTable(cs, opt.ARMOR); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// armorMatch reports whether an ARMOR cell has params p, ignoring the
+// fields named in free.
+func armorMatch(c *cells.Cell, p cells.Params, free ...string) bool {
+	q := c.Params
+	for _, f := range free {
+		switch f {
+		case "block_size":
+			q.BlockSize = p.BlockSize
+		case "iters":
+			q.Iters = p.Iters
+		}
+	}
+	return q == p
+}
+
+type layerInfo struct {
+	name      string
+	dOut, dIn int
+}
+
+// layersOf lists the layers of the layer cells in first-seen order.
+func layersOf(cs []*cells.Cell) []layerInfo {
+	var out []layerInfo
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.Kind == "layer" && !seen[c.Layer] {
+			seen[c.Layer] = true
+			out = append(out, layerInfo{c.Layer, c.DOut, c.DIn})
+		}
+	}
+	return out
+}
+
+func armorLabel(p cells.Params) string {
+	return fmt.Sprintf("ARMOR (b=%d, %d it)", p.BlockSize, p.Iters)
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// LayerTable is table 1: for every layer a proxy-loss row and an
+// output-error row, one column per method, the best per row in bold, and
+// the mean over layers at the bottom. Nil when there are no layer cells.
+func LayerTable(cs []*cells.Cell, ref cells.Params) *Table {
+	layers := layersOf(cs)
+	if len(layers) == 0 {
+		return nil
+	}
+	type lm struct{ layer, method string }
+	vals := map[lm]*cells.Cell{}
+	present := map[string]bool{}
+	for _, c := range cs {
+		if c.Kind != "layer" {
+			continue
+		}
+		if c.Method == "armor" && !armorMatch(c, ref) {
+			continue
+		}
+		if _, dup := vals[lm{c.Layer, c.Method}]; !dup {
+			vals[lm{c.Layer, c.Method}] = c
+		}
+		present[c.Method] = true
+	}
+	var ms []string
+	for _, m := range MethodOrder {
+		if present[m] {
+			ms = append(ms, m)
+		}
+	}
+	t := &Table{Name: "layers", Title: "Per-layer proxy loss L and output error E (lower is better; best per row in bold)",
+		Header: []string{"Layer", "Shape", "Metric"}}
+	for _, m := range ms {
+		h := DisplayName[m]
+		if m == "armor" {
+			h = armorLabel(ref)
+		}
+		t.Header = append(t.Header, h)
+	}
+	cols := make([]int, len(ms))
+	for i := range ms {
+		cols[i] = 3 + i
+	}
+	sums := [2][]([]float64){make([][]float64, len(ms)), make([][]float64, len(ms))}
+	for _, l := range layers {
+		for k, metric := range []string{"L", "E"} {
+			row := []Cell{Text(l.name), Text(fmt.Sprintf("%d×%d", l.dOut, l.dIn)), Text(metric)}
+			for i, m := range ms {
+				v := math.NaN()
+				if c := vals[lm{l.name, m}]; c != nil {
+					v = float64(c.ProxyLoss)
+					if k == 1 {
+						v = float64(c.OutputError)
+					}
+				}
+				if !math.IsNaN(v) {
+					sums[k][i] = append(sums[k][i], v)
+				}
+				row = append(row, Num(v, "%.4f"))
+			}
+			markBest(row, cols)
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	if len(layers) > 1 {
+		for k, metric := range []string{"L", "E"} {
+			row := []Cell{Text("mean"), Text(""), Text(metric)}
+			for i := range ms {
+				v := math.NaN()
+				if len(sums[k][i]) == len(layers) {
+					v = mean(sums[k][i])
+				}
+				row = append(row, Num(v, "%.4f"))
+			}
+			markBest(row, cols)
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	t.Notes = []string{"L: proxy (NoWag) loss relative to pruning the whole layer; E: relative output error ||XWᵀ − XŴᵀ||²/||XWᵀ||² on the calibration activations."}
+	return t
+}
+
+// BlockSizeTable is table 2: one row per ARMOR block size (NoWag-P as b = 0
+// first), with the mean parameter overhead of the wrappers, the proxy loss
+// per layer and the mean proxy loss and output error. Nil without ARMOR
+// cells.
+func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
+	layers := layersOf(cs)
+	byB := map[int]map[string]*cells.Cell{}
+	nowag := map[string]*cells.Cell{}
+	for _, c := range cs {
+		if c.Kind != "layer" {
+			continue
+		}
+		switch {
+		case c.Method == "nowag":
+			nowag[c.Layer] = c
+		case c.Method == "armor" && armorMatch(c, ref, "block_size"):
+			if byB[c.Params.BlockSize] == nil {
+				byB[c.Params.BlockSize] = map[string]*cells.Cell{}
+			}
+			byB[c.Params.BlockSize][c.Layer] = c
+		}
+	}
+	if len(byB) == 0 {
+		return nil
+	}
+	bs := make([]int, 0, len(byB))
+	for b := range byB {
+		bs = append(bs, b)
+	}
+	sort.Ints(bs)
+	t := &Table{Name: "block_size", Title: fmt.Sprintf("ARMOR proxy loss by block size b (%d iterations); b = 0 is NoWag-P", ref.Iters),
+		Header: []string{"b", "Overhead %"}}
+	for _, l := range layers {
+		t.Header = append(t.Header, l.name)
+	}
+	t.Header = append(t.Header, "Mean L", "Mean E")
+	mk := func(label string, m map[string]*cells.Cell) []Cell {
+		row := []Cell{Text(label)}
+		var ov, ls, es []float64
+		for _, l := range layers {
+			if c := m[l.name]; c != nil {
+				ov = append(ov, 100*float64(c.OverheadFraction))
+				ls = append(ls, float64(c.ProxyLoss))
+				es = append(es, float64(c.OutputError))
+			}
+		}
+		row = append(row, Num(mean(ov), "%.2f"))
+		for _, l := range layers {
+			v := math.NaN()
+			if c := m[l.name]; c != nil {
+				v = float64(c.ProxyLoss)
+			}
+			row = append(row, Num(v, "%.4f"))
+		}
+		mL, mE := math.NaN(), math.NaN()
+		if len(ls) == len(layers) {
+			mL, mE = mean(ls), mean(es)
+		}
+		return append(row, Num(mL, "%.4f"), Num(mE, "%.4f"))
+	}
+	if len(nowag) > 0 {
+		t.Rows = append(t.Rows, mk("0 (NoWag-P)", nowag))
+	}
+	for _, b := range bs {
+		t.Rows = append(t.Rows, mk(fmt.Sprint(b), byB[b]))
+	}
+	// Best per column: mark the lowest loss of each layer column and mean.
+	for col := 2; col < len(t.Header); col++ {
+		best := math.Inf(1)
+		for _, r := range t.Rows {
+			if r[col].HasValue && r[col].Value < best {
+				best = r[col].Value
+			}
+		}
+		for _, r := range t.Rows {
+			if r[col].HasValue && r[col].Value == best {
+				r[col].Best = true
+			}
+		}
+	}
+	t.Notes = []string{"Overhead: parameters of A's and B's diagonal blocks relative to d_out·d_in, mean over layers (≈ b(d_in+d_out)/(d_in·d_out)). Lowest loss per column in bold."}
+	return t
+}
+
+// ItersTable is table 3: mean proxy loss over layers by iteration budget
+// (rows) and block size (columns). Nil unless ARMOR ran with more than one
+// budget.
+func ItersTable(cs []*cells.Cell, ref cells.Params) *Table {
+	layers := layersOf(cs)
+	type ib struct{ it, b int }
+	vals := map[ib][]float64{}
+	its, bs := map[int]bool{}, map[int]bool{}
+	var nowag []float64
+	for _, c := range cs {
+		if c.Kind != "layer" {
+			continue
+		}
+		if c.Method == "nowag" {
+			nowag = append(nowag, float64(c.ProxyLoss))
+		}
+		if c.Method == "armor" && armorMatch(c, ref, "block_size", "iters") {
+			k := ib{c.Params.Iters, c.Params.BlockSize}
+			vals[k] = append(vals[k], float64(c.ProxyLoss))
+			its[c.Params.Iters], bs[c.Params.BlockSize] = true, true
+		}
+	}
+	if len(its) < 2 {
+		return nil
+	}
+	itl, bl := sortedKeys(its), sortedKeys(bs)
+	t := &Table{Name: "iters", Title: "ARMOR mean proxy loss over layers by iteration budget and block size b", Header: []string{"Iterations"}}
+	for _, b := range bl {
+		t.Header = append(t.Header, fmt.Sprintf("b=%d", b))
+	}
+	if len(nowag) == len(layers) {
+		row := []Cell{Text("NoWag-P")}
+		for range bl {
+			row = append(row, Num(mean(nowag), "%.4f"))
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	cols := make([]int, len(bl))
+	for i := range bl {
+		cols[i] = i + 1
+	}
+	for _, it := range itl {
+		row := []Cell{Text(fmt.Sprint(it))}
+		for _, b := range bl {
+			v := math.NaN()
+			if xs := vals[ib{it, b}]; len(xs) == len(layers) {
+				v = mean(xs)
+			}
+			row = append(row, Num(v, "%.4f"))
+		}
+		markBest(row, cols)
+		t.Rows = append(t.Rows, row)
+	}
+	t.Notes = []string{"0 iterations is NoWag-P's solution (ARMOR's initialization). Best block size per budget in bold."}
+	return t
+}
+
+func sortedKeys(m map[int]bool) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// PerplexityTable is table 4, from the cells of Kind "model": one row per
+// corpus with the perplexity of each method, the gap ARMOR closes between
+// the best baseline and the dense model, and a final row of parameter
+// counts relative to dense. Nil without model cells.
+func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
+	byMethod := map[string]*cells.Cell{}
+	corpora := map[string]bool{}
+	for _, c := range cs {
+		if c.Kind != "model" || len(c.Perplexity) == 0 {
+			continue
+		}
+		if prev := byMethod[c.Method]; prev != nil {
+			// Prefer the reference ARMOR setting when several exist.
+			if !(c.Method == "armor" && armorMatch(c, ref) && !armorMatch(prev, ref)) {
+				continue
+			}
+		}
+		byMethod[c.Method] = c
+		for k := range c.Perplexity {
+			corpora[k] = true
+		}
+	}
+	if len(byMethod) == 0 {
+		return nil
+	}
+	var ms []string
+	for _, m := range MethodOrder {
+		if byMethod[m] != nil {
+			ms = append(ms, m)
+		}
+	}
+	names := make([]string, 0, len(corpora))
+	for k := range corpora {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	t := &Table{Name: "perplexity", Title: "Perplexity (lower is better) and the share of the pruning gap ARMOR closes", Header: []string{"Corpus"}}
+	var pruned []int
+	for i, m := range ms {
+		h := DisplayName[m]
+		if m == "armor" {
+			h = armorLabel(byMethod[m].Params)
+		}
+		t.Header = append(t.Header, h)
+		if m != "dense" {
+			pruned = append(pruned, i+1)
+		}
+	}
+	t.Header = append(t.Header, "Gap closed")
+	for _, corpus := range names {
+		row := []Cell{Text(corpus)}
+		for _, m := range ms {
+			v, ok := byMethod[m].Perplexity[corpus]
+			if !ok {
+				v = math.NaN()
+			}
+			row = append(row, Num(v, "%.2f"))
+		}
+		markBest(row, pruned)
+		row = append(row, Num(100*GapClosed(byMethod, corpus), "%.1f%%"))
+		t.Rows = append(t.Rows, row)
+	}
+	row := []Cell{Text("Params (rel. dense)")}
+	for _, m := range ms {
+		v := float64(byMethod[m].ParamsRelative)
+		if m == "dense" && (v == 0 || math.IsNaN(v)) {
+			v = 1
+		}
+		row = append(row, Num(v, "%.3f"))
+	}
+	t.Rows = append(t.Rows, append(row, Text("")))
+	t.Notes = []string{"Gap closed = (best baseline − ARMOR) / (best baseline − dense), the best baseline being the lowest perplexity among the other pruning methods."}
+	return t
+}
+
+// GapClosed is (best baseline − ARMOR)/(best baseline − dense) on corpus,
+// NaN when dense, ARMOR or every baseline is missing.
+func GapClosed(byMethod map[string]*cells.Cell, corpus string) float64 {
+	get := func(m string) float64 {
+		c := byMethod[m]
+		if c == nil {
+			return math.NaN()
+		}
+		v, ok := c.Perplexity[corpus]
+		if !ok {
+			return math.NaN()
+		}
+		return v
+	}
+	dense, armor := get("dense"), get("armor")
+	best := math.Inf(1)
+	for m := range byMethod {
+		if m == "dense" || m == "armor" {
+			continue
+		}
+		if v := get(m); v < best {
+			best = v
+		}
+	}
+	if math.IsNaN(dense) || math.IsNaN(armor) || math.IsInf(best, 1) || best == dense {
+		return math.NaN()
+	}
+	return (best - armor) / (best - dense)
+}

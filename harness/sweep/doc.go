@@ -1,0 +1,15 @@
+// Package sweep expands a config into cells and runs them.
+//
+// Plan takes the Cartesian product of the config's axes — layers × patterns
+// × methods × each method's own axes — without repeating a method along an
+// axis it ignores: only ARMOR varies with block size, iterations, seed,
+// learning rate, selection rule, continuous rule and patience. Every job
+// carries the key of its cell (package cells), a hash of everything that
+// determines its numbers, including Version.
+//
+// Run executes the jobs not yet in the store on a worker pool, appending
+// each finished cell at once, so an interrupted sweep resumes where it
+// stopped. Results do not depend on the number of workers: each method call
+// is deterministic, and ARMOR is run with one kernel thread per worker when
+// several workers share the cores (its results do not depend on threads).
+package sweep
