@@ -220,3 +220,11 @@ func printSummary(w *os.File) {
 		fmt.Fprintln(w, "| "+n)
 	}
 }
+
+// isFrozen reports whether the property already saw a violating case (its
+// later runs are rapid's replays and shrinking, not new cases).
+func (p *propStats) isFrozen() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frozen
+}
