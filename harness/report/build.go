@@ -160,7 +160,7 @@ func LayerTable(cs []*cells.Cell, ref cells.Params) *Table {
 				if !math.IsNaN(v) {
 					sums[k][i] = append(sums[k][i], v)
 				}
-				row = append(row, Num(v, "%.4f"))
+				row = append(row, Loss(v))
 			}
 			markBest(row, cols)
 			t.Rows = append(t.Rows, row)
@@ -174,7 +174,7 @@ func LayerTable(cs []*cells.Cell, ref cells.Params) *Table {
 				if len(sums[k][i]) == len(layers) {
 					v = mean(sums[k][i])
 				}
-				row = append(row, Num(v, "%.4f"))
+				row = append(row, Loss(v))
 			}
 			markBest(row, cols)
 			t.Rows = append(t.Rows, row)
@@ -236,13 +236,13 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 			if c := m[l.name]; c != nil {
 				v = float64(c.ProxyLoss)
 			}
-			row = append(row, Num(v, "%.4f"))
+			row = append(row, Loss(v))
 		}
 		mL, mE := math.NaN(), math.NaN()
 		if len(ls) == len(layers) {
 			mL, mE = mean(ls), mean(es)
 		}
-		return append(row, Num(mL, "%.4f"), Num(mE, "%.4f"))
+		return append(row, Loss(mL), Loss(mE))
 	}
 	if len(nowag) > 0 {
 		t.Rows = append(t.Rows, mk("0 (NoWag-P)", nowag))
@@ -298,10 +298,10 @@ func ItersTable(cs []*cells.Cell, ref cells.Params) *Table {
 	for _, b := range bl {
 		t.Header = append(t.Header, fmt.Sprintf("b=%d", b))
 	}
-	if len(nowag) == len(layers) {
+	if len(nowag) == len(layers) && !its[0] {
 		row := []Cell{Text("NoWag-P")}
 		for range bl {
-			row = append(row, Num(mean(nowag), "%.4f"))
+			row = append(row, Loss(mean(nowag)))
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -316,7 +316,7 @@ func ItersTable(cs []*cells.Cell, ref cells.Params) *Table {
 			if xs := vals[ib{it, b}]; len(xs) == len(layers) {
 				v = mean(xs)
 			}
-			row = append(row, Num(v, "%.4f"))
+			row = append(row, Loss(v))
 		}
 		markBest(row, cols)
 		t.Rows = append(t.Rows, row)

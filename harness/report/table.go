@@ -43,6 +43,15 @@ func Num(v float64, f string) Cell {
 	return Cell{Text: fmt.Sprintf(f, v), Value: v, HasValue: true}
 }
 
+// Loss is a loss or error cell: four decimals, or three significant digits
+// in exponent form below 0.001, so that small losses stay distinguishable.
+func Loss(v float64) Cell {
+	if math.IsNaN(v) || v == 0 || math.Abs(v) >= 1e-3 {
+		return Num(v, "%.4f")
+	}
+	return Num(v, "%.2e")
+}
+
 // Markdown renders t as a GitHub Markdown table with its title and notes;
 // best entries are bold.
 func Markdown(t *Table) string {
@@ -170,6 +179,15 @@ func markBest(r []Cell, cols []int) {
 	}
 	if math.IsInf(best, 1) {
 		return
+	}
+	all := true
+	for _, i := range cols {
+		if r[i].HasValue && r[i].Value != best {
+			all = false
+		}
+	}
+	if all {
+		return // nothing to single out
 	}
 	for _, i := range cols {
 		if r[i].HasValue && r[i].Value == best {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ func Pending(jobs []Job, done map[string]bool, shard, shards int) (pending []Job
 func Run(ctx context.Context, src source.Source, jobs []Job, done map[string]bool, store *cells.Store, opt Options) (Summary, error) {
 	start := time.Now()
 	pending, inShard := Pending(jobs, done, opt.Shard, opt.Shards)
+	// Longest first keeps the workers busy to the end; the order does not
+	// change any number.
+	sort.SliceStable(pending, func(a, b int) bool { return pending[a].cost() > pending[b].cost() })
 	sum := Summary{Planned: len(jobs), InShard: inShard, Skipped: inShard - len(pending)}
 	workers := opt.Workers
 	if workers <= 0 {
