@@ -24,7 +24,7 @@ type Options struct {
 // MethodOrder is the column order of methods, and DisplayName their names
 // in tables.
 var (
-	MethodOrder = []string{"dense", "magnitude", "wanda", "sparsegpt", "nowag", "armor"}
+	MethodOrder = []string{"dense", "magnitude", "sparsegpt", "wanda", "nowag", "armor"}
 	DisplayName = map[string]string{"dense": "Dense", "magnitude": "Magnitude", "wanda": "Wanda", "sparsegpt": "SparseGPT", "nowag": "NoWag-P", "armor": "ARMOR"}
 )
 
