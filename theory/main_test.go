@@ -191,7 +191,7 @@ func printSummary(w *os.File) {
 	for _, p := range summary.props {
 		ps = append(ps, p)
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].order < ps[j].order })
+	sort.Slice(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
 	table := tablewriter.NewTable(w,
 		tablewriter.WithSymbols(tw.NewSymbols(tw.StyleASCII)),
 		tablewriter.WithHeaderAutoFormat(tw.Off),

@@ -123,22 +123,30 @@ func TestPropertyTheorem31Monotone(t *testing.T) {
 // convergence statistics of the long runs, by variant.
 var convStats = struct {
 	sync.Mutex
-	iters map[methods.Continuous][]int
-}{iters: map[methods.Continuous][]int{}}
+	iters  map[methods.Continuous][]int
+	capped map[methods.Continuous]int
+}{iters: map[methods.Continuous][]int{}, capped: map[methods.Continuous]int{}}
 
 // TestPropertyTheorem31Converges runs gd and exact on small layers for up to
 // 5000 iterations with the default stopping rule (patience 100, rtol 1e-6,
-// atol 1e-8) and checks, from the history itself, that the run converged:
-// it stopped before the cap, and each of its last 100 iterations lowered the
-// best loss by at most rtol·best + atol. It also checks the end ≤ NoWag-P.
+// atol 1e-8). The theorem promises convergence (a non-increasing sequence
+// bounded below), not a rate, so the check is on the tail of the history:
+// over the last 100 iterations the loss fell by at most 1e-3 of its starting
+// value plus the 100·atol the stopping rule itself tolerates (relative to the
+// current value would be meaningless for layers fitted exactly, L → 1e-30).
+// Runs
+// that stopped early must also satisfy the stopping rule, recomputed from
+// the history: each of the last 100 iterations lowered the best loss by at
+// most rtol·best + atol. The end is ≤ NoWag-P.
 func TestPropertyTheorem31Converges(t *testing.T) {
-	const maxIters, patience, rtol, atol = 5000, 100, 1e-6, 1e-8
+	const maxIters, patience, rtol, atol, tailTol = 5000, 100, 1e-6, 1e-8, 1e-3
 	for _, cont := range theoryVariants {
 		t.Run(string(cont), func(t *testing.T) {
 			name := fmt.Sprintf("2b Thm 3.1 converges (%s)", cont)
 			property(t, name, append([]measure{
-				{"delta", "max last-100 drop of best / (rtol·best+atol)", 1},
-				{"iters", "iterations to converge", maxIters},
+				{"tail", "(H[T−100] − H[T]) / (1e-3·H[0] + 100·atol)", 1},
+				{"delta", "stopped runs: max last-100 drop of best / (rtol·best+atol)", 1},
+				{"iters", "iterations run (cap 5000)", math.NaN()},
 			}, incMeasures...), 12, func(rt *rapid.T, c *caseStats) {
 				s, l := mustLayer(rt, 8, 16)
 				cfg := armorConfig(s, cont, maxIters, rapid.Uint64().Draw(rt, "armor seed"))
@@ -151,23 +159,26 @@ func TestPropertyTheorem31Converges(t *testing.T) {
 				T := len(H) - 1
 				c.observe("iters", float64(T))
 				observeIncrease(rt, c, fmt.Sprintf("%v %s", s, cont), H)
-				if T >= maxIters || !res.StoppedEarly {
-					rt.Fatalf("%v %s: no convergence in %d iterations: H[0] %.10g, H[T−100] %.10g, H[T] %.10g", s, cont, T, H[0], H[max(0, T-100)], H[T])
+				tail := (H[max(0, T-patience)] - H[T]) / (tailTol*H[0] + patience*atol)
+				c.observe("tail", tail)
+				if tail > 1 {
+					rt.Fatalf("%v %s: not converged after %d iterations: H[0] %.10g, H[T−100] %.10g, H[T] %.10g", s, cont, T, H[0], H[max(0, T-patience)], H[T])
 				}
-				// Recompute the stopping rule from the history.
-				best := H[0]
-				for k := 1; k <= T-patience; k++ {
-					best = math.Min(best, H[k])
-				}
-				worst := 0.0
-				for k := T - patience + 1; k <= T; k++ {
-					drop := (best - H[k]) / (rtol*best + atol)
-					worst = math.Max(worst, drop)
-					best = math.Min(best, H[k])
-				}
-				c.observe("delta", worst)
-				if worst > 1 {
-					rt.Fatalf("%v %s: an iteration among the last %d lowered the loss by %.3g × tolerance", s, cont, patience, worst)
+				if res.StoppedEarly {
+					// Recompute the stopping rule from the history.
+					best := H[0]
+					for k := 1; k <= T-patience; k++ {
+						best = math.Min(best, H[k])
+					}
+					worst := 0.0
+					for k := T - patience + 1; k <= T; k++ {
+						worst = math.Max(worst, (best-H[k])/(rtol*best+atol))
+						best = math.Min(best, H[k])
+					}
+					c.observe("delta", worst)
+					if worst > 1 {
+						rt.Fatalf("%v %s: stopped, but an iteration among the last %d lowered the loss by %.3g × tolerance", s, cont, patience, worst)
+					}
 				}
 				if H[T] > H[0]*(1+relSlack) || res.ProxyLoss > H[0]*(1+relSlack) {
 					rt.Fatalf("%v %s: ended at %.17g above NoWag-P %.17g", s, cont, res.ProxyLoss, H[0])
@@ -175,13 +186,17 @@ func TestPropertyTheorem31Converges(t *testing.T) {
 				if !summary.get(name, nil).isFrozen() {
 					convStats.Lock()
 					convStats.iters[cont] = append(convStats.iters[cont], T)
+					if !res.StoppedEarly {
+						convStats.capped[cont]++
+					}
 					convStats.Unlock()
 				}
 			})
 			convStats.Lock()
 			if it := convStats.iters[cont]; len(it) > 0 {
 				sort.Ints(it)
-				summary.note("Thm 3.1 %s: %d small layers (≤8×16) converged in median %d, p90 %d, max %d iterations", cont, len(it), it[len(it)/2], it[len(it)*9/10], it[len(it)-1])
+				summary.note("Thm 3.1 %s: %d small layers (≤8×16): %d stopped by the patience rule, %d ran to the 5000 cap; iterations median %d, p90 %d, max %d",
+					cont, len(it), len(it)-convStats.capped[cont], convStats.capped[cont], it[len(it)/2], it[len(it)*9/10], it[len(it)-1])
 			}
 			convStats.Unlock()
 		})
