@@ -81,6 +81,11 @@ type ARMORConfig struct {
 	LR, Beta1, Beta2, Eps float64
 	// Select is the group selection rule of the sparse-core step.
 	Select Selection
+	// GroupsPerTile is how many groups of each tile the sparse-core step
+	// updates per iteration, one after another: 1 as in the paper, k > 1
+	// chosen by Select without replacement, or 0 for every group of the tile
+	// (a full coordinate sweep over the core, in row-major order).
+	GroupsPerTile int
 	// Patience, RTol and ATol define early stopping: stop once the loss has
 	// not dropped below best − (RTol·best + ATol) for Patience consecutive
 	// iterations. Patience ≤ 0 disables it.
@@ -101,7 +106,7 @@ func DefaultARMORConfig() ARMORConfig {
 		BlockSize: 32, Iters: 3000,
 		Continuous: ContinuousAdam,
 		LR:         1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
-		Select:   SelectGradient,
+		Select: SelectGradient, GroupsPerTile: 1,
 		Patience: 100, RTol: 1e-6, ATol: 1e-8,
 	}
 }
@@ -121,6 +126,8 @@ func (c ARMORConfig) Validate(p Pattern) error {
 		return fmt.Errorf("armor Adam eps %g must be > 0", c.Eps)
 	case c.RTol < 0 || c.ATol < 0:
 		return fmt.Errorf("armor tolerances rtol %g, atol %g must be ≥ 0", c.RTol, c.ATol)
+	case c.GroupsPerTile < 0:
+		return fmt.Errorf("armor groups per tile %d must be ≥ 0 (0: all)", c.GroupsPerTile)
 	case p.N > 8:
 		return fmt.Errorf("armor supports N ≤ 8, got pattern %s", p)
 	}
@@ -158,13 +165,12 @@ func (a *ARMOR) Prune(l *Layer) (*Result, error) {
 	if err := run.Run(); err != nil {
 		return nil, err
 	}
-	best := run.Best
 	res := &Result{
-		Method: a.Name(), Pattern: p, Mask: best.Mask,
-		Core: best.Core(), History: run.History, Iterations: run.Iterations,
+		Method: a.Name(), Pattern: p, Mask: st.Mask,
+		Core: st.Core(), History: run.History, Iterations: run.Iterations,
 		BlockSize: cfg.BlockSize, StoppedEarly: run.StoppedEarly,
 	}
-	res.A, res.B, res.What = foldARMOR(norm, best)
+	res.A, res.B, res.What = foldARMOR(norm, st)
 	return finish(l, norm, res)
 }
 
@@ -193,34 +199,53 @@ type armorRun struct {
 	cfg ARMORConfig
 	rng *rand.Rand
 
-	// Best is the lowest-loss state seen; History the loss after each
-	// iteration (History[0] = starting loss).
-	Best         *ARMORState
+	// History is the loss after each iteration (History[0] = starting loss).
 	History      []float64
 	Iterations   int
 	StoppedEarly bool
 
-	G, gS      *mat.Dense
-	gA, gB     *BlockDiag
-	adamA      adamBlocks
-	adamB      adamBlocks
-	mV, vV     []float64
-	step       int
-	groupScore []float64
+	best         *armorSnapshot
+	gA, gB       *BlockDiag
+	adamA, adamB adamBlocks
+	mV, vV       []float64
+	step         int
+}
+
+// armorSnapshot is the part of a state that determines it: the rest (S, S·B,
+// E) is rebuilt by Refresh on restore.
+type armorSnapshot struct {
+	loss float64
+	A, B *BlockDiag
+	V    *mat.Dense
+	keep []bool
 }
 
 func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
 	r := &armorRun{st: st, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x41524d4f52))}
-	dOut, dIn := st.dOut, st.dIn
-	r.G = mat.NewDense(dOut, dIn, nil)
-	r.gS = mat.NewDense(dOut, dIn, nil)
 	r.gA, r.gB = st.A.Clone(), st.B.Clone()
-	r.adamA, r.adamB = newAdamBlocks(st.A), newAdamBlocks(st.B)
-	r.mV, r.vV = make([]float64, dOut*dIn), make([]float64, dOut*dIn)
+	if cfg.Continuous == ContinuousAdam {
+		r.adamA, r.adamB = newAdamBlocks(st.A), newAdamBlocks(st.B)
+		r.mV, r.vV = make([]float64, st.dOut*st.dIn), make([]float64, st.dOut*st.dIn)
+	}
 	return r
 }
 
-// Run performs up to cfg.Iters iterations, recording the loss after each.
+// save records the current state as the best one.
+func (r *armorRun) save(loss float64) {
+	st := r.st
+	if r.best == nil {
+		r.best = &armorSnapshot{A: st.A.Clone(), B: st.B.Clone(), V: mat.DenseCopyOf(st.V), keep: append([]bool(nil), st.Mask.Keep...)}
+	} else {
+		r.best.A.CopyFrom(st.A)
+		r.best.B.CopyFrom(st.B)
+		r.best.V.Copy(st.V)
+		copy(r.best.keep, st.Mask.Keep)
+	}
+	r.best.loss = loss
+}
+
+// Run performs up to cfg.Iters iterations, recording the loss after each, and
+// leaves the state at the lowest loss seen.
 func (r *armorRun) Run() error {
 	st := r.st
 	loss := st.Loss()
@@ -228,22 +253,18 @@ func (r *armorRun) Run() error {
 		return errors.New("armor: starting loss is not finite")
 	}
 	r.History = append(r.History[:0], loss)
-	r.Best = st.Clone()
+	// The theory variants never increase the loss, so their final state is
+	// their best; only Adam needs snapshots.
+	snapshots := r.cfg.Continuous == ContinuousAdam
+	if snapshots {
+		r.save(loss)
+	}
 	bestLoss, stale := loss, 0
 	for t := 1; t <= r.cfg.Iters; t++ {
-		switch r.cfg.Continuous {
-		case ContinuousGD:
-			r.continuousTheoryStep(false)
-		case ContinuousExact:
-			r.continuousTheoryStep(true)
-		default:
-			r.adamStep()
-		}
-		groups := r.selectGroups()
-		if _, err := st.SparseCoreStep(groups, true); err != nil {
+		var err error
+		if loss, err = r.iteration(); err != nil {
 			return err
 		}
-		loss = st.Loss()
 		r.History = append(r.History, loss)
 		r.Iterations = t
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -256,14 +277,52 @@ func (r *armorRun) Run() error {
 		}
 		if loss < bestLoss {
 			bestLoss = loss
-			r.Best.copyFrom(st)
+			if snapshots {
+				r.save(loss)
+			}
 		}
 		if r.cfg.Patience > 0 && stale >= r.cfg.Patience {
 			r.StoppedEarly = true
 			break
 		}
 	}
+	if snapshots && r.best.loss < loss {
+		st.A.CopyFrom(r.best.A)
+		st.B.CopyFrom(r.best.B)
+		st.V.Copy(r.best.V)
+		copy(st.Mask.Keep, r.best.keep)
+		st.Refresh()
+	}
 	return nil
+}
+
+// iteration performs one continuous step and one sparse-core step and
+// returns the loss after them.
+func (r *armorRun) iteration() (float64, error) {
+	st := r.st
+	switch r.cfg.Continuous {
+	case ContinuousGD:
+		r.continuousTheoryStep(false)
+	case ContinuousExact:
+		r.continuousTheoryStep(true)
+	default:
+		r.adamStep()
+	}
+	if r.cfg.GroupsPerTile != 0 && (r.cfg.Continuous == ContinuousAdam || r.cfg.Select != SelectRandom) {
+		// ∂L/∂S at the current point, for the selection and (kept exact
+		// through the sparse-core step) for the next Adam step.
+		st.refreshGrad()
+	}
+	groups := r.selectGroups()
+	if r.cfg.GroupsPerTile != 1 {
+		// Many groups per tile: recomputing the gradients once is cheaper
+		// than keeping them exact through every rank-one update.
+		st.gradValid = false
+	}
+	if _, err := st.SparseCoreStep(groups, true); err != nil {
+		return 0, err
+	}
+	return st.Loss(), nil
 }
 
 // adamBlocks holds Adam's moments for a block-diagonal parameter.
@@ -278,27 +337,31 @@ func newAdamBlocks(bd *BlockDiag) adamBlocks {
 	return a
 }
 
-// adamUpdate applies one PyTorch-style Adam update (no weight decay) to x
-// with gradient g and moments m, v; bc1 and bc2 are the bias corrections
-// 1−β1^t and 1−β2^t. Entries with skip[k] set get zero gradient.
-func adamUpdate(x, g, m, v []float64, skip []bool, cfg ARMORConfig, bc1, bc2 float64) {
+// adamUpdate applies one PyTorch-style Adam update (no weight decay) to
+// x[lo:hi] with gradient g and moments m, v; bc1 and bc2 are the bias
+// corrections 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is
+// given) get zero gradient: their moments decay and they keep moving, as in
+// PyTorch, but they are not part of the core.
+func adamUpdate(x, g, m, v []float64, keep []bool, cfg ARMORConfig, bc1, bc2 float64) {
+	lr1 := cfg.LR / bc1
+	rb2 := 1 / bc2
 	for k := range x {
 		gk := g[k]
-		if skip != nil && skip[k] {
+		if keep != nil && !keep[k] {
 			gk = 0
 		}
 		m[k] = cfg.Beta1*m[k] + (1-cfg.Beta1)*gk
 		v[k] = cfg.Beta2*v[k] + (1-cfg.Beta2)*gk*gk
-		x[k] -= cfg.LR * (m[k] / bc1) / (math.Sqrt(v[k]/bc2) + cfg.Eps)
+		x[k] -= lr1 * m[k] / (math.Sqrt(v[k]*rb2) + cfg.Eps)
 	}
 }
 
-// adamStep is the continuous step: gradients at the current point, one Adam
-// update of A, B and V (pruned entries of V get zero gradient), then the
-// residual is recomputed.
+// adamStep is the paper's continuous step: gradients at the current point
+// (G, T and ∂L/∂S are current: refreshGrad, then exact rank-one updates), one
+// joint Adam update of A, B and V, then the residual is recomputed.
 func (r *armorRun) adamStep() {
 	st := r.st
-	st.gradients(r.G, r.gA, r.gB, r.gS, nil)
+	st.blockGrads(r.gA, r.gB)
 	r.step++
 	bc1 := 1 - math.Pow(r.cfg.Beta1, float64(r.step))
 	bc2 := 1 - math.Pow(r.cfg.Beta2, float64(r.step))
@@ -308,82 +371,139 @@ func (r *armorRun) adamStep() {
 	for k := range st.B.Blocks {
 		adamUpdate(st.B.Blocks[k], r.gB.Blocks[k], r.adamB.m[k], r.adamB.v[k], nil, r.cfg, bc1, bc2)
 	}
-	v, gs := st.V.RawMatrix().Data, r.gS.RawMatrix().Data
-	keep := st.Mask.Keep
+	v, gs := st.V.RawMatrix().Data, st.GS.RawMatrix().Data
 	parallelFor(st.dOut, st.threads, func(i int) {
 		lo, hi := i*st.dIn, (i+1)*st.dIn
-		for k := lo; k < hi; k++ {
-			gk := gs[k]
-			if !keep[k] {
-				gk = 0
-			}
-			r.mV[k] = r.cfg.Beta1*r.mV[k] + (1-r.cfg.Beta1)*gk
-			r.vV[k] = r.cfg.Beta2*r.vV[k] + (1-r.cfg.Beta2)*gk*gk
-			v[k] -= r.cfg.LR * (r.mV[k] / bc1) / (math.Sqrt(r.vV[k]/bc2) + r.cfg.Eps)
-		}
+		adamUpdate(v[lo:hi], gs[lo:hi], r.mV[lo:hi], r.vV[lo:hi], st.Mask.Keep[lo:hi], r.cfg, bc1, bc2)
 	})
 	st.Refresh()
 }
 
-// selectGroups picks one group per tile by the configured rule. Random draws
+// selectGroups picks the groups of every tile by the configured rule: one
+// (the paper), k distinct ones, or all of them (GroupsPerTile). Random draws
 // are made in tile order on one generator before any parallel work, so the
 // choice does not depend on the number of threads.
 func (r *armorRun) selectGroups() []Group {
 	st := r.st
 	M := st.Pattern.M
 	nr, nc := st.TileCount()
-	draws := make([]float64, nr*nc)
-	for k := range draws {
-		draws[k] = r.rng.Float64()
+	perTile := make([]int, nr*nc) // groups per tile
+	drawOff := make([]int, nr*nc+1)
+	for t := range perTile {
+		i, j := t/nc, t%nc
+		n := st.A.Sizes[i] * (st.B.Sizes[j] / M)
+		k := r.cfg.GroupsPerTile
+		if k <= 0 || k > n {
+			k = n
+		}
+		perTile[t] = k
+		drawOff[t+1] = drawOff[t] + k
 	}
-	if r.cfg.Select != SelectRandom {
-		// ∂L/∂S at the current (post-Adam) point, pruned entries included.
-		st.gradients(r.G, nil, nil, r.gS, nil)
+	all := r.cfg.GroupsPerTile == 0
+	var draws []float64
+	if !all && r.cfg.Select != SelectGreedy {
+		draws = make([]float64, drawOff[len(perTile)])
+		for k := range draws {
+			draws[k] = r.rng.Float64()
+		}
 	}
-	groups := make([]Group, nr*nc)
-	gs := r.gS.RawMatrix().Data
+	var gs []float64
+	if !all && r.cfg.Select != SelectRandom {
+		gs = st.GS.RawMatrix().Data // ∂L/∂S at the current point (refreshGrad)
+	}
+	groups := make([]Group, drawOff[len(perTile)])
 	parallelFor(nr*nc, st.threads, func(t int) {
 		i, j := t/nc, t%nc
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
 		perRow := cs / M
 		n := rs * perRow
-		if r.cfg.Select == SelectRandom {
-			k := min(int(draws[t]*float64(n)), n-1)
-			groups[t] = Group{Row: r0 + k/perRow, Col: c0 + (k%perRow)*M}
+		out := groups[drawOff[t]:drawOff[t+1]]
+		at := func(k int) Group { return Group{Row: r0 + k/perRow, Col: c0 + (k%perRow)*M} }
+		if all {
+			for k := range out {
+				out[k] = at(k)
+			}
 			return
 		}
-		total, bestK, bestW := 0.0, 0, -1.0
-		w := make([]float64, n)
-		for k := 0; k < n; k++ {
-			row, col := r0+k/perRow, c0+(k%perRow)*M
-			s := 0.0
-			for _, g := range gs[row*st.dIn+col : row*st.dIn+col+M] {
-				s += math.Abs(g)
-			}
-			w[k] = s
-			total += s
-			if s > bestW {
-				bestK, bestW = k, s
+		var w []float64
+		if gs != nil {
+			w = make([]float64, n)
+			for k := range w {
+				g := at(k)
+				s := 0.0
+				for _, x := range gs[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M] {
+					s += math.Abs(x)
+				}
+				w[k] = s
 			}
 		}
-		k := bestK
-		if r.cfg.Select == SelectGradient {
+		var u []float64
+		if draws != nil {
+			u = draws[drawOff[t]:drawOff[t+1]]
+		}
+		for q, k := range pickGroups(r.cfg.Select, w, u, n, len(out)) {
+			out[q] = at(k)
+		}
+	})
+	return groups
+}
+
+// pickGroups chooses k distinct indices out of n: the k largest weights
+// (greedy; first index on ties), or k draws without replacement, uniformly
+// (random) or with probability ∝ weight (gradient; uniform when every
+// remaining weight is zero), using the uniforms u.
+func pickGroups(sel Selection, w, u []float64, n, k int) []int {
+	out := make([]int, 0, k)
+	taken := make([]bool, n)
+	for q := 0; q < k; q++ {
+		pick := -1
+		switch sel {
+		case SelectGreedy:
+			best := -1.0
+			for x := 0; x < n; x++ {
+				if !taken[x] && w[x] > best {
+					pick, best = x, w[x]
+				}
+			}
+		case SelectGradient:
+			total := 0.0
+			for x := 0; x < n; x++ {
+				if !taken[x] {
+					total += w[x]
+				}
+			}
 			if total > 0 && !math.IsInf(total, 0) {
-				target, acc := draws[t]*total, 0.0
-				k = n - 1
-				for q, s := range w {
-					acc += s
+				target, acc := u[q]*total, 0.0
+				for x := 0; x < n; x++ {
+					if taken[x] {
+						continue
+					}
+					acc += w[x]
+					pick = x
 					if target < acc {
-						k = q
 						break
 					}
 				}
-			} else {
-				k = min(int(draws[t]*float64(n)), n-1)
+				break
+			}
+			fallthrough
+		default: // uniform among the remaining
+			left := n - q
+			m := min(int(u[q]*float64(left)), left-1)
+			for x := 0; x < n; x++ {
+				if taken[x] {
+					continue
+				}
+				if m == 0 {
+					pick = x
+					break
+				}
+				m--
 			}
 		}
-		groups[t] = Group{Row: r0 + k/perRow, Col: c0 + (k%perRow)*M}
-	})
-	return groups
+		taken[pick] = true
+		out = append(out, pick)
+	}
+	return out
 }

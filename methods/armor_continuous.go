@@ -59,7 +59,7 @@ func (r *armorRun) continuousTheoryStep(exact bool) {
 func (r *armorRun) updateA(exact bool) {
 	st := r.st
 	if !exact {
-		st.gradients(r.G, r.gA, nil, nil, nil)
+		st.blockGrads(r.gA, nil)
 	}
 	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
@@ -102,7 +102,7 @@ func (r *armorRun) updateA(exact bool) {
 func (r *armorRun) updateB(exact bool) {
 	st := r.st
 	if !exact {
-		st.gradients(r.G, nil, r.gB, nil, nil)
+		st.blockGrads(nil, r.gB)
 	}
 	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
@@ -154,7 +154,7 @@ func (r *armorRun) updateB(exact bool) {
 // updateV updates the kept core values tile by tile.
 func (r *armorRun) updateV(exact bool) {
 	st := r.st
-	st.gradients(r.G, nil, nil, r.gS, nil)
+	st.refreshGrad()
 	nr, nc := st.TileCount()
 	// λmax(A_iᵀA_i) and B_j·D_j·B_jᵀ per block.
 	K := make([]*mat.SymDense, nr)
@@ -183,7 +183,7 @@ func (r *armorRun) updateV(exact bool) {
 		i, j := t/nc, t%nc
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
-		g := view(r.gS, r0, rs, c0, cs)
+		g := view(st.GS, r0, rs, c0, cs)
 		v := view(st.V, r0, rs, c0, cs)
 		keep := func(u, w int) bool { return st.Mask.Keep[(r0+u)*st.dIn+c0+w] }
 		if !exact {

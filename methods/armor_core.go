@@ -28,9 +28,9 @@ func (st *ARMORState) TileOf(g Group) (int, int) {
 	return st.A.blockOf(g.Row), st.B.blockOf(g.Col)
 }
 
-// SparseCoreStep updates the support and values of the given groups, at most
-// one per tile, each exactly minimizing the loss over its C(M, N) supports and
-// their values with everything else fixed:
+// SparseCoreStep updates the support and values of the given groups, each
+// exactly minimizing the loss over its C(M, N) supports and their values with
+// everything else fixed:
 //
 // Let a = column ρ of A_i (ρ the group's row inside its tile), B̃ = the M rows
 // of B_j for the group's columns, each column v scaled by sqrt(h_v), and
@@ -40,29 +40,43 @@ func (st *ARMORState) TileOf(g Group) (int, int) {
 // G_P = B̃_P·B̃_Pᵀ + 1e-9·I, cost_P = −f_Pᵀ·G_P⁻¹·f_P; the first support of
 // least cost wins and its values are s_P = −G_P⁻¹·f_P/(‖a‖² + 1e-8).
 //
-// Because each group only affects its own tile, all groups are solved from
-// the same residual, exactly. With monotone set, a group whose new values
-// would not lower the exact loss (possible only through the two guards) is
-// left as it was, so the step never increases the loss even by rounding.
-// It returns how many groups changed support.
+// A group only affects its own tile, so tiles are solved in parallel. Several
+// groups of one tile are solved one after another, in the order given, each
+// from the residual its predecessors left, so every update stays exact. With
+// monotone set, a group whose new values would not lower the exact loss
+// (possible only through the two guards) is left as it was, so the step never
+// increases the loss even by rounding. It returns how many groups changed
+// support.
 func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int, err error) {
 	p := st.Pattern
-	nr, nc := st.TileCount()
-	seen := make([]bool, nr*nc)
-	for _, g := range groups {
+	_, nc := st.TileCount()
+	byTile := map[int][]int{}
+	var tiles []int
+	for k, g := range groups {
 		if g.Row < 0 || g.Row >= st.dOut || g.Col < 0 || g.Col+p.M > st.dIn || g.Col%p.M != 0 {
 			return 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, st.dOut, st.dIn, p.M)
 		}
 		i, j := st.TileOf(g)
-		if seen[i*nc+j] {
-			return 0, fmt.Errorf("two groups selected in tile (%d, %d)", i, j)
+		t := i*nc + j
+		if _, ok := byTile[t]; !ok {
+			tiles = append(tiles, t)
 		}
-		seen[i*nc+j] = true
+		byTile[t] = append(byTile[t], k)
 	}
 	supports := p.Supports()
 	flags := make([]bool, len(groups))
-	parallelFor(len(groups), st.threads, func(k int) {
-		flags[k] = st.updateGroup(groups[k], supports, monotone)
+	maxB := 0
+	for _, s := range st.A.Sizes {
+		maxB = max(maxB, s)
+	}
+	for _, s := range st.B.Sizes {
+		maxB = max(maxB, s)
+	}
+	parallelFor(len(tiles), st.threads, func(k int) {
+		sc := newGroupScratch(p, maxB)
+		for _, idx := range byTile[tiles[k]] {
+			flags[idx] = st.updateGroup(groups[idx], supports, monotone, sc)
+		}
 	})
 	for _, f := range flags {
 		if f {
@@ -75,7 +89,7 @@ func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int
 // updateGroup solves one group (see SparseCoreStep) and updates V, the mask,
 // S, S·B and E. It touches only the group's tile. It reports whether the
 // support changed.
-func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool {
+func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool, sc *groupScratch) bool {
 	p := st.Pattern
 	M := p.M
 	i, j := st.TileOf(g)
@@ -84,14 +98,14 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 	rho, k0 := g.Row-r0, g.Col-c0
 	Ai, Bj := st.A.Blocks[i], st.B.Blocks[j]
 
-	a := make([]float64, rs)
+	a := sc.a[:rs]
 	aa := 0.0
 	for u := 0; u < rs; u++ {
 		a[u] = Ai[u*rs+rho]
 		aa += a[u] * a[u]
 	}
 	// B̃: M × cs, B_j's rows k0..k0+M−1 with columns scaled by sqrt(h).
-	bt := make([]float64, M*cs)
+	bt := sc.bt[:M*cs]
 	for q := 0; q < M; q++ {
 		row := Bj[(k0+q)*cs : (k0+q+1)*cs]
 		for v, b := range row {
@@ -99,7 +113,7 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 		}
 	}
 	// y = E_tile(weighted)ᵀ·a.
-	y := make([]float64, cs)
+	y := clear0(sc.y[:cs])
 	e := st.E.RawMatrix()
 	for u := 0; u < rs; u++ {
 		if a[u] == 0 {
@@ -114,7 +128,7 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 		y[v] *= st.sqrtH[c0+v]
 	}
 	// Gram matrix B̃·B̃ᵀ (M × M) and the group's current values.
-	gram := make([]float64, M*M)
+	gram := sc.gram[:M*M]
 	for q := 0; q < M; q++ {
 		for r := q; r < M; r++ {
 			s := 0.0
@@ -125,9 +139,9 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 		}
 	}
 	sRow := st.S.RawMatrix().Data[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M]
-	old := append([]float64(nil), sRow...)
+	old := append(sc.old[:0], sRow...)
 	// f = B̃·Rᵀ·a = B̃·y − ‖a‖²·(B̃B̃ᵀ)·s_old.
-	f := make([]float64, M)
+	f := sc.f[:M]
 	for q := 0; q < M; q++ {
 		s := 0.0
 		for v := 0; v < cs; v++ {
@@ -141,10 +155,10 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 	}
 	bestCost := math.Inf(1)
 	var bestP []int
-	var bestX []float64
-	x := make([]float64, p.N)
-	sub := make([]float64, p.N*p.N)
-	rhs := make([]float64, p.N)
+	bestX := sc.bestX[:0]
+	x := sc.x[:p.N]
+	sub := sc.sub[:p.N*p.N]
+	rhs := sc.rhs[:p.N]
 	for _, P := range supports {
 		for q, pq := range P {
 			rhs[q] = f[pq]
@@ -167,7 +181,7 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 	if bestP == nil {
 		return false
 	}
-	nw := make([]float64, M)
+	nw := clear0(sc.nw[:M])
 	for q, pq := range bestP {
 		nw[pq] = -bestX[q] / (aa + aNormEps)
 	}
@@ -179,12 +193,13 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 	}
 	changed := false
 	keep := st.Mask.Keep[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M]
-	inP := make([]bool, M)
+	inP := sc.inP[:M]
+	clear(inP)
 	for _, pq := range bestP {
 		inP[pq] = true
 	}
 	vRow := st.V.RawMatrix().Data[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M]
-	delta := make([]float64, M)
+	delta := sc.delta[:M]
 	for q := 0; q < M; q++ {
 		if keep[q] != inP[q] {
 			changed = true
@@ -197,7 +212,7 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 		sRow[q] = nw[q]
 	}
 	// Rank-one updates: SB row ρ += Δsᵀ·B_j[k0:k0+M, :], E_tile += a·(that).
-	dsb := make([]float64, cs)
+	dsb := clear0(sc.dsb[:cs])
 	for q := 0; q < M; q++ {
 		if delta[q] == 0 {
 			continue
@@ -221,7 +236,88 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool) bool
 			row[v] += a[u] * d
 		}
 	}
+	if st.gradValid {
+		st.updateGradTile(i, j, a, dsb, sc)
+	}
 	return changed
+}
+
+// updateGradTile keeps G, T = AᵀG and GS = T·Bᵀ exact after the rank-one
+// change a·dsbᵀ of tile (i, j) of E:
+//
+//	ΔG = c·a·(dsb⊙h)ᵀ,  ΔT = c·(A_iᵀa)·(dsb⊙h)ᵀ,  ΔGS = c·(A_iᵀa)·(B_j·(dsb⊙h))ᵀ
+//
+// with c = 2/denom: O(b²) work instead of two tile products.
+func (st *ARMORState) updateGradTile(i, j int, a, dsb []float64, sc *groupScratch) {
+	r0, rs := st.A.Starts[i], st.A.Sizes[i]
+	c0, cs := st.B.Starts[j], st.B.Sizes[j]
+	Ai, Bj := st.A.Blocks[i], st.B.Blocks[j]
+	c := 2 / st.denom
+	dh := sc.dh[:cs]
+	for v, d := range dsb {
+		dh[v] = c * d * st.h[c0+v]
+	}
+	ata := clear0(sc.ata[:rs]) // A_iᵀ·a
+	for u := 0; u < rs; u++ {
+		if a[u] == 0 {
+			continue
+		}
+		row := Ai[u*rs : (u+1)*rs]
+		for w, x := range row {
+			ata[w] += x * a[u]
+		}
+	}
+	bdh := sc.bdh[:cs] // B_j·(dsb⊙h)·c
+	for u := 0; u < cs; u++ {
+		s := 0.0
+		for v, x := range Bj[u*cs : (u+1)*cs] {
+			s += x * dh[v]
+		}
+		bdh[u] = s
+	}
+	g, t, gs := st.G.RawMatrix(), st.T.RawMatrix(), st.GS.RawMatrix()
+	for u := 0; u < rs; u++ {
+		off := (r0+u)*g.Stride + c0
+		if a[u] != 0 {
+			row := g.Data[off : off+cs]
+			for v, d := range dh {
+				row[v] += a[u] * d
+			}
+		}
+		if ata[u] != 0 {
+			trow := t.Data[off : off+cs]
+			srow := gs.Data[off : off+cs]
+			for v := 0; v < cs; v++ {
+				trow[v] += ata[u] * dh[v]
+				srow[v] += ata[u] * bdh[v]
+			}
+		}
+	}
+}
+
+// groupScratch holds the work vectors of updateGroup, allocated once per tile
+// task so the sparse-core step does not allocate per group.
+type groupScratch struct {
+	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb, dh, ata, bdh []float64
+	inP                                                                      []bool
+}
+
+func newGroupScratch(p Pattern, maxB int) *groupScratch {
+	M, N := p.M, p.N
+	return &groupScratch{
+		a: make([]float64, maxB), bt: make([]float64, M*maxB), y: make([]float64, maxB),
+		gram: make([]float64, M*M), old: make([]float64, 0, M), f: make([]float64, M),
+		x: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
+		bestX: make([]float64, 0, N), nw: make([]float64, M), delta: make([]float64, M),
+		dsb: make([]float64, maxB), dh: make([]float64, maxB), ata: make([]float64, maxB),
+		bdh: make([]float64, maxB), inP: make([]bool, M),
+	}
+}
+
+// clear0 zeroes x and returns it.
+func clear0(x []float64) []float64 {
+	clear(x)
+	return x
 }
 
 // quadValue is 2fᵀs + aa·sᵀGs.

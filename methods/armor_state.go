@@ -43,7 +43,11 @@ type ARMORState struct {
 	S  *mat.Dense // V⊙Mask
 	SB *mat.Dense // tile-wise S_ij·B_j
 	E  *mat.Dense // A·S·B − W̄
-	T  *mat.Dense // AᵀG, scratch of gradients (allocated on first use)
+
+	// Gradient state (allocated on first use, see refreshGrad): G = ∂L/∂Ŵn,
+	// T = AᵀG, GS = ∂L/∂S. gradValid reports that they match E.
+	G, T, GS  *mat.Dense
+	gradValid bool
 }
 
 // NewARMORState starts ARMOR at NoWag-P: A = I, B = I, V = W̄ and M the NoWag-P
@@ -134,6 +138,7 @@ func (st *ARMORState) Refresh() {
 		}
 	}
 	st.forward()
+	st.gradValid = false
 }
 
 // Loss is the proxy loss of the current factorization,
@@ -178,7 +183,7 @@ func (st *ARMORState) Clone() *ARMORState {
 	c.V = mat.DenseCopyOf(st.V)
 	c.Mask = &Mask{Rows: st.Mask.Rows, Cols: st.Mask.Cols, Keep: append([]bool(nil), st.Mask.Keep...)}
 	c.S, c.SB, c.E = mat.DenseCopyOf(st.S), mat.DenseCopyOf(st.SB), mat.DenseCopyOf(st.E)
-	c.T = nil
+	c.G, c.T, c.GS, c.gradValid = nil, nil, nil, false
 	return &c
 }
 
@@ -191,6 +196,7 @@ func (st *ARMORState) copyFrom(src *ARMORState) {
 	st.S.Copy(src.S)
 	st.SB.Copy(src.SB)
 	st.E.Copy(src.E)
+	st.gradValid = false
 }
 
 // view returns the (r0, c0) sub-block of m with the given size, sharing data.
@@ -223,46 +229,54 @@ func (st *ARMORState) forward() {
 	})
 }
 
-// gradients fills G = ∂L/∂Ŵn = 2·E·diag(h)/denom and, for the non-nil
-// outputs, ∂L/∂A (blocks), ∂L/∂B (blocks) and ∂L/∂S (dense, pruned entries
-// included), with T = AᵀG (block rows) as the shared intermediate:
-//
-//	gA_i     = G[i,:]·SB[i,:]ᵀ
-//	gS[:, j] = T[:, j]·B_jᵀ
-//	gB_j     = S[:, j]ᵀ·T[:, j]
-func (st *ARMORState) gradients(G *mat.Dense, gA, gB *BlockDiag, gS *mat.Dense, _ []float64) {
-	g, e := G.RawMatrix(), st.E.RawMatrix()
-	scale := 2 / st.denom
-	parallelFor(st.dOut, st.threads, func(i int) {
-		gr, er := g.Data[i*g.Stride:i*g.Stride+st.dIn], e.Data[i*e.Stride:i*e.Stride+st.dIn]
-		for j, v := range er {
-			gr[j] = scale * st.h[j] * v
-		}
-	})
-	if gA != nil {
-		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
-			r0, rs := st.A.Starts[i], st.A.Sizes[i]
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(G, r0, rs, 0, st.dIn), view(st.SB, r0, rs, 0, st.dIn), 0, blockView(gA, i))
-		})
-	}
-	if gB == nil && gS == nil {
-		return
-	}
-	if st.T == nil {
+// refreshGrad recomputes, from the residual E, the gradient with respect to
+// the dense product G = ∂L/∂Ŵn = 2·E·diag(h)/denom, its image T = AᵀG (block
+// rows) and the core gradient GS = ∂L/∂S = T·Bᵀ (pruned entries included).
+// The sparse-core step keeps all three exact through rank-one updates until
+// the next Refresh.
+func (st *ARMORState) refreshGrad() {
+	if st.G == nil {
+		st.G = mat.NewDense(st.dOut, st.dIn, nil)
 		st.T = mat.NewDense(st.dOut, st.dIn, nil)
+		st.GS = mat.NewDense(st.dOut, st.dIn, nil)
 	}
+	g, e := st.G.RawMatrix(), st.E.RawMatrix()
+	scale := 2 / st.denom
 	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, blockView(st.A, i), view(G, r0, rs, 0, st.dIn), 0, view(st.T, r0, rs, 0, st.dIn))
+		for r := r0; r < r0+rs; r++ {
+			gr, er := g.Data[r*g.Stride:r*g.Stride+st.dIn], e.Data[r*e.Stride:r*e.Stride+st.dIn]
+			for j, v := range er {
+				gr[j] = scale * st.h[j] * v
+			}
+		}
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, blockView(st.A, i), view(st.G, r0, rs, 0, st.dIn), 0, view(st.T, r0, rs, 0, st.dIn))
 	})
 	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
-		T := view(st.T, 0, st.dOut, c0, cs)
-		if gS != nil {
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, T, blockView(st.B, j), 0, view(gS, 0, st.dOut, c0, cs))
-		}
-		if gB != nil {
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, view(st.S, 0, st.dOut, c0, cs), T, 0, blockView(gB, j))
-		}
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.T, 0, st.dOut, c0, cs), blockView(st.B, j), 0, view(st.GS, 0, st.dOut, c0, cs))
 	})
+	st.gradValid = true
+}
+
+// blockGrads computes, from the current G and T (refreshGrad), the gradients
+// with respect to the diagonal blocks of A and B, for the non-nil outputs:
+//
+//	gA_i = G[i,:]·SB[i,:]ᵀ      gB_j = S[:, j]ᵀ·T[:, j]
+func (st *ARMORState) blockGrads(gA, gB *BlockDiag) {
+	if !st.gradValid {
+		st.refreshGrad()
+	}
+	if gA != nil {
+		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+			r0, rs := st.A.Starts[i], st.A.Sizes[i]
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.G, r0, rs, 0, st.dIn), view(st.SB, r0, rs, 0, st.dIn), 0, blockView(gA, i))
+		})
+	}
+	if gB != nil {
+		parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+			c0, cs := st.B.Starts[j], st.B.Sizes[j]
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, view(st.S, 0, st.dOut, c0, cs), view(st.T, 0, st.dOut, c0, cs), 0, blockView(gB, j))
+		})
+	}
 }

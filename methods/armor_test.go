@@ -182,3 +182,27 @@ func TestARMORTheoryVariantsAreMonotone(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrementalGradientsMatchFresh checks that the rank-one updates of the
+// sparse-core step keep G, T = AᵀG and ∂L/∂S equal to a fresh computation.
+func TestIncrementalGradientsMatchFresh(t *testing.T) {
+	l := randomLayer(t, 40, 72, 64, 21)
+	norm := Normalize(l.W)
+	st, err := NewARMORState(norm, l.Stats.Hdiag, Pattern24, 16, 1)
+	require.NoError(t, err)
+	perturb(st, 3)
+	st.refreshGrad()
+	cfg := DefaultARMORConfig()
+	cfg.BlockSize = 16
+	run := newARMORRun(st, cfg)
+	_, err = st.SparseCoreStep(run.selectGroups(), true)
+	require.NoError(t, err)
+	fresh := st.Clone()
+	fresh.Refresh()
+	fresh.refreshGrad()
+	assert.Less(t, relDiff(st.E, fresh.E), 1e-12)
+	assert.Less(t, relDiff(st.SB, fresh.SB), 1e-12)
+	assert.Less(t, relDiff(st.G, fresh.G), 1e-12)
+	assert.Less(t, relDiff(st.T, fresh.T), 1e-12)
+	assert.Less(t, relDiff(st.GS, fresh.GS), 1e-12)
+}

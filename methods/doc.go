@@ -16,3 +16,5 @@
 // calibration activations may arrive as float32 (a model's forward pass);
 // they are widened before they are squared and summed.
 package methods
+
+import _ "github.com/prunebench/armor/internal/blasimpl" // BLAS backend chosen at build time
