@@ -24,11 +24,14 @@ type Cell struct {
 	Note    string `json:"note,omitempty"`
 	Layer   string `json:"layer,omitempty"`
 	LayerID string `json:"layer_id,omitempty"`
-	DOut    int    `json:"d_out,omitempty"`
-	DIn     int    `json:"d_in,omitempty"`
-	Method  string `json:"method"`
-	Pattern string `json:"pattern"`
-	Params  Params `json:"params"`
+	// LayerOrder is the layer's position in the source's listing; tables
+	// list layers in this order. It is not part of the key.
+	LayerOrder int    `json:"layer_order"`
+	DOut       int    `json:"d_out,omitempty"`
+	DIn        int    `json:"d_in,omitempty"`
+	Method     string `json:"method"`
+	Pattern    string `json:"pattern"`
+	Params     Params `json:"params"`
 
 	ProxyLoss        Float `json:"proxy_loss"`
 	OutputError      Float `json:"output_error"`

@@ -73,19 +73,39 @@ func armorMatch(c *cells.Cell, p cells.Params, free ...string) bool {
 type layerInfo struct {
 	name      string
 	dOut, dIn int
+	order     int
 }
 
-// layersOf lists the layers of the layer cells in first-seen order.
+// layersOf lists the layers of the layer cells in source order (then by
+// name).
 func layersOf(cs []*cells.Cell) []layerInfo {
 	var out []layerInfo
 	seen := map[string]bool{}
 	for _, c := range cs {
 		if c.Kind == "layer" && !seen[c.Layer] {
 			seen[c.Layer] = true
-			out = append(out, layerInfo{c.Layer, c.DOut, c.DIn})
+			out = append(out, layerInfo{c.Layer, c.DOut, c.DIn, c.LayerOrder})
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].order != out[j].order {
+			return out[i].order < out[j].order
+		}
+		return out[i].name < out[j].name
+	})
 	return out
+}
+
+// MaxLayerColumns bounds the per-layer columns of the block-size table;
+// with more layers only the means are shown.
+const MaxLayerColumns = 6
+
+// coverage labels a mean over k of n layers.
+func coverage(k, n int) string {
+	if k == n {
+		return ""
+	}
+	return fmt.Sprintf(" (%d/%d layers)", k, n)
 }
 
 func armorLabel(p cells.Params) string {
@@ -216,8 +236,11 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 	sort.Ints(bs)
 	t := &Table{Name: "block_size", Title: fmt.Sprintf("ARMOR proxy loss by block size b (%d iterations); b = 0 is NoWag-P", ref.Iters),
 		Header: []string{"b", "Overhead %"}}
-	for _, l := range layers {
-		t.Header = append(t.Header, l.name)
+	perLayer := len(layers) <= MaxLayerColumns
+	if perLayer {
+		for _, l := range layers {
+			t.Header = append(t.Header, l.name)
+		}
 	}
 	t.Header = append(t.Header, "Mean L", "Mean E")
 	mk := func(label string, m map[string]*cells.Cell) []Cell {
@@ -230,19 +253,18 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 				es = append(es, float64(c.OutputError))
 			}
 		}
+		row[0].Text += coverage(len(ls), len(layers))
 		row = append(row, Num(mean(ov), "%.2f"))
-		for _, l := range layers {
-			v := math.NaN()
-			if c := m[l.name]; c != nil {
-				v = float64(c.ProxyLoss)
+		if perLayer {
+			for _, l := range layers {
+				v := math.NaN()
+				if c := m[l.name]; c != nil {
+					v = float64(c.ProxyLoss)
+				}
+				row = append(row, Loss(v))
 			}
-			row = append(row, Loss(v))
 		}
-		mL, mE := math.NaN(), math.NaN()
-		if len(ls) == len(layers) {
-			mL, mE = mean(ls), mean(es)
-		}
-		return append(row, Loss(mL), Loss(mE))
+		return append(row, Loss(mean(ls)), Loss(mean(es)))
 	}
 	if len(nowag) > 0 {
 		t.Rows = append(t.Rows, mk("0 (NoWag-P)", nowag))
@@ -264,7 +286,7 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 			}
 		}
 	}
-	t.Notes = []string{"Overhead: parameters of A's and B's diagonal blocks relative to d_out·d_in, mean over layers (≈ b(d_in+d_out)/(d_in·d_out)). Lowest loss per column in bold."}
+	t.Notes = []string{"Overhead: parameters of A's and B's diagonal blocks relative to d_out·d_in, mean over layers (≈ b(d_in+d_out)/(d_in·d_out)). Means are over the layers the block size fits (b larger than both dimensions of a layer is not run). Lowest loss per column in bold."}
 	return t
 }
 
@@ -296,7 +318,11 @@ func ItersTable(cs []*cells.Cell, ref cells.Params) *Table {
 	itl, bl := sortedKeys(its), sortedKeys(bs)
 	t := &Table{Name: "iters", Title: "ARMOR mean proxy loss over layers by iteration budget and block size b", Header: []string{"Iterations"}}
 	for _, b := range bl {
-		t.Header = append(t.Header, fmt.Sprintf("b=%d", b))
+		n := 0
+		for _, it := range itl {
+			n = max(n, len(vals[ib{it, b}]))
+		}
+		t.Header = append(t.Header, fmt.Sprintf("b=%d%s", b, coverage(n, len(layers))))
 	}
 	if len(nowag) == len(layers) && !its[0] {
 		row := []Cell{Text("NoWag-P")}
@@ -312,11 +338,7 @@ func ItersTable(cs []*cells.Cell, ref cells.Params) *Table {
 	for _, it := range itl {
 		row := []Cell{Text(fmt.Sprint(it))}
 		for _, b := range bl {
-			v := math.NaN()
-			if xs := vals[ib{it, b}]; len(xs) == len(layers) {
-				v = mean(xs)
-			}
-			row = append(row, Loss(v))
+			row = append(row, Loss(mean(vals[ib{it, b}])))
 		}
 		markBest(row, cols)
 		t.Rows = append(t.Rows, row)

@@ -22,8 +22,9 @@ var ref = cells.Params{BlockSize: 16, Iters: 100, LR: 1e-4, Select: "gradient", 
 // cells with perplexities.
 func handMade() []*cells.Cell {
 	var cs []*cells.Cell
+	order := 0
 	layer := func(name string, dOut, dIn int, method string, p cells.Params, loss, oerr, over float64, hist []float64) {
-		c := &cells.Cell{Key: name + method, Kind: "layer", Experiment: "golden", Layer: name, DOut: dOut, DIn: dIn,
+		c := &cells.Cell{Key: name + method, Kind: "layer", Experiment: "golden", Layer: name, LayerOrder: order, DOut: dOut, DIn: dIn,
 			Method: method, Pattern: "2:4", Params: p, ProxyLoss: cells.Float(loss), OutputError: cells.Float(oerr),
 			NonzeroFraction: 0.5, OverheadFraction: cells.Float(over)}
 		if hist != nil {
@@ -36,6 +37,7 @@ func handMade() []*cells.Cell {
 		dOut, dIn int
 	}{{"layers.0.q_proj", 64, 64}, {"layers.0.down_proj", 64, 172}} {
 		s := float64(k + 1)
+		order = k
 		layer(l.name, l.dOut, l.dIn, "magnitude", cells.Params{}, 0.30*s, 0.28*s, 0, nil)
 		layer(l.name, l.dOut, l.dIn, "wanda", cells.Params{}, 0.012*s, 0.011*s, 0, nil)
 		layer(l.name, l.dOut, l.dIn, "sparsegpt", cells.Params{LazyBlock: 128, Damp: 0.01}, 0.014*s, 0.009*s, 0, nil)

@@ -18,12 +18,14 @@ const Version = "prunebench/1"
 type Job struct {
 	// Index is the job's position in the full plan; shard i of n runs the
 	// jobs with Index mod n = i.
-	Index   int
-	Layer   source.Info
-	Method  string
-	Pattern methods.Pattern
-	Params  cells.Params
-	Key     string
+	Index int
+	Layer source.Info
+	// LayerOrder is the layer's position in the plan's layer list.
+	LayerOrder int
+	Method     string
+	Pattern    methods.Pattern
+	Params     cells.Params
+	Key        string
 }
 
 // Label is a short human description, e.g. "armor layers.0.q_proj b=32 it=100".
@@ -41,7 +43,9 @@ func (j Job) cost() float64 {
 	size := float64(j.Layer.DOut * j.Layer.DIn)
 	switch j.Method {
 	case "armor":
-		return size * (1 + 0.6*float64(j.Params.Iters))
+		// An iteration costs about d_out·d_in·(c + b) (the tile products).
+		b := float64(min(j.Params.BlockSize, max(j.Layer.DOut, j.Layer.DIn)))
+		return size * (1 + float64(j.Params.Iters)*(0.5+b/64))
 	case "sparsegpt":
 		return size * (1 + float64(j.Layer.DIn)/32)
 	}
@@ -56,13 +60,15 @@ func (j Job) cost() float64 {
 func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 	var jobs []Job
 	var notes []string
+	order := 0
 	add := func(l source.Info, m string, p methods.Pattern, ps cells.Params) {
-		j := Job{Index: len(jobs), Layer: l, Method: m, Pattern: p, Params: ps}
+		j := Job{Index: len(jobs), Layer: l, LayerOrder: order, Method: m, Pattern: p, Params: ps}
 		j.Key = cells.Key(cells.KeyInput{Version: Version, Kind: "layer", LayerID: l.Identity, Layer: l.Name,
 			Method: m, Pattern: p.String(), Params: ps})
 		jobs = append(jobs, j)
 	}
-	for _, l := range layers {
+	for li, l := range layers {
+		order = li
 		for _, p := range c.Patterns() {
 			if err := p.Check(l.DIn); err != nil {
 				return nil, nil, fmt.Errorf("layer %s (%d×%d): %w", l.Name, l.DOut, l.DIn, err)

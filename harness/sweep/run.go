@@ -146,7 +146,7 @@ func runJob(ld *loader, src source.Source, j Job, threads int, opt Options) (*ce
 	c := &cells.Cell{
 		Key: j.Key, Kind: "layer", Experiment: opt.Experiment,
 		Source: src.Describe(), SourceKind: src.Kind(), Note: src.Note(),
-		Layer: j.Layer.Name, LayerID: j.Layer.Identity, DOut: j.Layer.DOut, DIn: j.Layer.DIn,
+		Layer: j.Layer.Name, LayerID: j.Layer.Identity, LayerOrder: j.LayerOrder, DOut: j.Layer.DOut, DIn: j.Layer.DIn,
 		Method: j.Method, Pattern: j.Pattern.String(), Params: j.Params,
 		ProxyLoss: cells.Float(res.ProxyLoss), OutputError: cells.Float(res.OutputError),
 		NonzeroFraction: cells.Float(res.NonzeroFraction()), OverheadFraction: cells.Float(res.OverheadFraction()),
