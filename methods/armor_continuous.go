@@ -79,15 +79,9 @@ func (r *armorRun) updateA(exact bool) {
 		Ai := mat.NewDense(rs, rs, st.A.Blocks[i])
 		if exact {
 			// A_i·PP = QP  ⇔  PP·A_iᵀ = QPᵀ.
-			var chol mat.Cholesky
-			if !chol.Factorize(PP) {
-				return
+			if At := solveNormal(PP, QP.T()); At != nil {
+				Ai.Copy(At.T())
 			}
-			var At mat.Dense
-			if err := chol.SolveTo(&At, QP.T()); err != nil {
-				return
-			}
-			Ai.Copy(At.T())
 			return
 		}
 		beta := 2 * maxEigenSym(PP) / st.denom
@@ -126,15 +120,9 @@ func (r *armorRun) updateB(exact bool) {
 		symFromGeneral(CC, cc)
 		Bj := mat.NewDense(cs, cs, st.B.Blocks[j])
 		if exact {
-			var chol mat.Cholesky
-			if !chol.Factorize(CC) {
-				return
+			if sol := solveNormal(CC, CW); sol != nil {
+				Bj.Copy(sol)
 			}
-			var sol mat.Dense
-			if err := chol.SolveTo(&sol, CW); err != nil {
-				return
-			}
-			Bj.Copy(&sol)
 			return
 		}
 		lam := maxEigenSym(CC)
@@ -330,6 +318,42 @@ func symFromGeneral(s *mat.SymDense, g blas64.General) {
 			s.SetSym(u, v, 0.5*(g.Data[u*g.Stride+v]+g.Data[v*g.Stride+u]))
 		}
 	}
+}
+
+// solveNormal returns a solution X of the normal equations K·X = R of a
+// least-squares problem (K = PᵀP positive semi-definite, R = PᵀY, so R lies in
+// K's range and a solution exists): by Cholesky when K is positive definite,
+// else by K's pseudo-inverse from its eigen-decomposition (eigenvalues below
+// 1e-12·λmax treated as zero), which gives the minimum-norm minimizer. It
+// returns nil only when the decomposition itself fails.
+func solveNormal(K *mat.SymDense, R mat.Matrix) *mat.Dense {
+	var chol mat.Cholesky
+	if chol.Factorize(K) {
+		var X mat.Dense
+		if err := chol.SolveTo(&X, R); err == nil {
+			return &X
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(K, true) {
+		return nil
+	}
+	vals := eig.Values(nil)
+	var Q mat.Dense
+	eig.VectorsTo(&Q)
+	lmax := vals[len(vals)-1]
+	n := len(vals)
+	inv := mat.NewDiagDense(n, nil)
+	for k, v := range vals {
+		if v > 1e-12*lmax && v > 0 {
+			inv.SetDiag(k, 1/v)
+		}
+	}
+	var QtR, tmp, X mat.Dense
+	QtR.Mul(Q.T(), R)
+	tmp.Mul(inv, &QtR)
+	X.Mul(&Q, &tmp)
+	return &X
 }
 
 // maxEigenSym returns the largest eigenvalue of a symmetric matrix (0 when

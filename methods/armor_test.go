@@ -206,3 +206,48 @@ func TestIncrementalGradientsMatchFresh(t *testing.T) {
 	assert.Less(t, relDiff(st.T, fresh.T), 1e-12)
 	assert.Less(t, relDiff(st.GS, fresh.GS), 1e-12)
 }
+
+// TestExactBlockSingular checks that the exact A and B updates still minimize
+// their blocks when the normal equations are singular (a row block of the core
+// that is entirely zero makes P_i·P_iᵀ singular).
+func TestExactBlockSingular(t *testing.T) {
+	l := randomLayer(t, 32, 32, 64, 8)
+	norm := Normalize(l.W)
+	st, err := NewARMORState(norm, l.Stats.Hdiag, Pattern24, 16, 1)
+	require.NoError(t, err)
+	perturb(st, 4)
+	for r := 0; r < 16; r++ { // zero every value of row block 0, column block 0
+		for c := 0; c < 16; c++ {
+			st.V.Set(r, c, 0)
+		}
+	}
+	for r := 0; r < 8; r++ { // and make rows 0..7 of the core entirely zero
+		for c := 0; c < 32; c++ {
+			st.V.Set(r, c, 0)
+		}
+	}
+	st.Refresh()
+	cfg := DefaultARMORConfig()
+	cfg.BlockSize, cfg.Continuous = 16, ContinuousExact
+	run := newARMORRun(st, cfg)
+	before := st.Loss()
+	run.updateA(true)
+	st.Refresh()
+	afterA := st.Loss()
+	assert.Less(t, afterA, before, "the exact A update must not be skipped")
+	// Optimality: the gradient with respect to A vanishes.
+	st.blockGrads(run.gA, nil)
+	for _, blk := range run.gA.Blocks {
+		for _, g := range blk {
+			assert.InDelta(t, 0, g, 1e-9)
+		}
+	}
+	run.updateB(true)
+	st.Refresh()
+	st.blockGrads(nil, run.gB)
+	for _, blk := range run.gB.Blocks {
+		for _, g := range blk {
+			assert.InDelta(t, 0, g, 1e-9)
+		}
+	}
+}
