@@ -224,6 +224,7 @@ func LayerLoss(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	p.Title.Text = "Proxy loss per layer"
 	p.Y.Label.Text = "proxy loss L"
 	w := vg.Points(math.Max(2, 60/float64(len(ms)+1)))
+	top := 0.0
 	for i, m := range ms {
 		v := make(plotter.Values, len(layers))
 		for k, l := range layers {
@@ -232,6 +233,7 @@ func LayerLoss(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 				x = 0
 			}
 			v[k] = x
+			top = math.Max(top, x)
 		}
 		b, err := plotter.NewBarChart(v, w)
 		if err != nil {
@@ -249,21 +251,29 @@ func LayerLoss(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	}
 	p.Legend.Top = true
 	p.Legend.Left = false
+	p.Y.Min, p.Y.Max = 0, 1.45*top // room for the legend
 	p.NominalX(layers...)
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	return p, nil
 }
 
+// layerNames lists the layers in source order (then by name).
 func layerNames(cs []*cells.Cell) []string {
+	order := map[string]int{}
 	var out []string
-	seen := map[string]bool{}
 	for _, c := range cs {
-		if c.Kind == "layer" && !seen[c.Layer] {
-			seen[c.Layer] = true
+		if _, ok := order[c.Layer]; c.Kind == "layer" && !ok {
+			order[c.Layer] = c.LayerOrder
 			out = append(out, c.Layer)
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if order[out[i]] != order[out[j]] {
+			return order[out[i]] < order[out[j]]
+		}
+		return out[i] < out[j]
+	})
 	return out
 }
 
