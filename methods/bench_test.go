@@ -2,7 +2,11 @@ package methods
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -133,4 +137,65 @@ func BenchmarkDgemm(b *testing.B) {
 			b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
+}
+
+// BenchmarkARMORIterationLlama7B times one ARMOR iteration on Llama-2-7B's
+// shapes (4096 × 4096 attention, 4096 × 11008 MLP) and reports the process's
+// peak resident memory. It needs several GiB, so it runs only with
+// ARMOR_BENCH_LARGE=1.
+func BenchmarkARMORIterationLlama7B(b *testing.B) {
+	if os.Getenv("ARMOR_BENCH_LARGE") == "" {
+		b.Skip("set ARMOR_BENCH_LARGE=1 to run the Llama-2-7B shapes (several GiB)")
+	}
+	for _, tc := range []struct{ dOut, dIn int }{{4096, 4096}, {4096, 11008}} {
+		b.Run(fmt.Sprintf("%dx%d/b128", tc.dOut, tc.dIn), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			W := mat.NewDense(tc.dOut, tc.dIn, nil)
+			for k := range W.RawMatrix().Data {
+				W.RawMatrix().Data[k] = 0.02 * rng.NormFloat64()
+			}
+			h := make([]float64, tc.dIn)
+			for j := range h {
+				h[j] = math.Exp(rng.NormFloat64())
+			}
+			norm := Normalize(W)
+			W = nil
+			st, err := NewARMORState(norm, h, Pattern24, 128, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := DefaultARMORConfig()
+			cfg.BlockSize = 128
+			run := newARMORRun(st, cfg)
+			run.save(st.Loss())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := run.iteration(); err != nil {
+					b.Fatal(err)
+				}
+				run.save(st.Loss())
+			}
+			b.StopTimer()
+			b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+			b.ReportMetric(float64(tc.dOut*tc.dIn)*8/(1<<20), "MiB-per-matrix")
+		})
+	}
+}
+
+// peakRSSMiB reads the process's peak resident set size (VmHWM) from
+// /proc/self/status; NaN where that file does not exist.
+func peakRSSMiB() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return math.NaN()
 }
