@@ -3,33 +3,44 @@ GO      ?= go
 CONFIG  ?= configs/llama.yaml
 SET     ?=
 BIN     := bin/armor
+# BLAS backend: OpenBLAS through cgo when its headers and library are installed
+# (Debian: apt-get install libopenblas-dev), else gonum's pure Go. Force with
+# `make test TAGS=` (pure Go) or `TAGS=openblas`.
+HAVE_OPENBLAS := $(shell { test -e /usr/include/x86_64-linux-gnu/cblas.h || test -e /usr/include/cblas.h || test -e /usr/include/openblas/cblas.h; } && ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ' && echo 1)
+TAGS ?= $(if $(HAVE_OPENBLAS),openblas,)
+GOTAGS := $(if $(TAGS),-tags $(TAGS),)
 # Benchmarks: `make bench BENCH=ARMORIter BENCHTIME=5x`.
 BENCH     ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build test test-short bench theory sweep tables fuzz vet clean
+.PHONY: all build test test-purego test-short bench theory sweep tables fuzz vet clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/armor
+	$(GO) build $(GOTAGS) -o $(BIN) ./cmd/armor
 
 ## test: every test, including the reference fixtures and the property tests at CI size.
 test:
-	$(GO) vet ./...
-	$(GO) test -timeout 40m ./...
+	@echo "BLAS backend: $(if $(TAGS),OpenBLAS (-tags $(TAGS)),gonum pure Go)"
+	$(GO) vet $(GOTAGS) ./...
+	$(GO) test $(GOTAGS) -timeout 40m ./...
+
+## test-purego: the numerics again on gonum's pure-Go BLAS (the fallback path).
+test-purego:
+	$(GO) test -short -timeout 20m ./methods/ ./theory/
 
 ## test-short: the quick subset (skips the full-length ARMOR reference runs).
 test-short:
-	$(GO) test -short ./...
+	$(GO) test $(GOTAGS) -short ./...
 
 ## bench: Go benchmarks of the kernels; figures are recorded in the README.
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./methods/
+	$(GO) test $(GOTAGS) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./methods/
 
 ## theory: every property of Theorem 3.1 with at least 1000 cases each, and a summary table.
 theory:
-	ARMOR_THEORY_CHECKS=1000 $(GO) test -timeout 120m -run 'Theory|Property' -v ./theory/ | tee theory.log | grep -E '^(\||\+|---|ok|FAIL|PASS)' || true
+	ARMOR_THEORY_CHECKS=1000 $(GO) test $(GOTAGS) -timeout 120m -run 'Theory|Property' -v ./theory/ | tee theory.log | grep -E '^(\||\+|---|ok|FAIL|PASS)' || true
 	@grep -q '^ok' theory.log
 
 ## sweep: run the experiment in CONFIG (SET="key=value ..." overrides keys).
