@@ -122,6 +122,9 @@ type ARMOR struct {
 	Select     []string  `yaml:"select"`
 	Continuous []string  `yaml:"continuous"`
 	Patience   []int     `yaml:"patience"`
+	// GroupsPerTile is how many groups per tile the sparse-core step
+	// updates (0: all; default 1).
+	GroupsPerTile []int `yaml:"groups_per_tile"`
 }
 
 // SparseGPT holds SparseGPT's settings.

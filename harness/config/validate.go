@@ -53,6 +53,9 @@ func (c *Config) setDefaults() {
 	if a.Patience == nil {
 		a.Patience = []int{d.Patience}
 	}
+	if a.GroupsPerTile == nil {
+		a.GroupsPerTile = []int{d.GroupsPerTile}
+	}
 	sd := methods.DefaultSparseGPTConfig()
 	if c.SparseGPT.LazyBlock == 0 {
 		c.SparseGPT.LazyBlock = sd.BlockSize
@@ -297,7 +300,7 @@ func (c *Config) validate() Errors {
 		for _, ax := range []struct {
 			key string
 			n   int
-		}{{"block_size", len(a.BlockSize)}, {"iters", len(a.Iters)}, {"lr", len(a.LR)}, {"select", len(a.Select)}, {"continuous", len(a.Continuous)}, {"patience", len(a.Patience)}} {
+		}{{"block_size", len(a.BlockSize)}, {"iters", len(a.Iters)}, {"lr", len(a.LR)}, {"select", len(a.Select)}, {"continuous", len(a.Continuous)}, {"patience", len(a.Patience)}, {"groups_per_tile", len(a.GroupsPerTile)}} {
 			if ax.n == 0 {
 				bad("armor."+ax.key, "empty sweep: armor is among the methods, so list at least one value")
 			}
@@ -338,6 +341,11 @@ func (c *Config) validate() Errors {
 	for i, p := range a.Patience {
 		if p < 0 {
 			bad(fmt.Sprintf("armor.patience[%d]", i), "%d must be ≥ 0 (0 disables early stopping)", p)
+		}
+	}
+	for i, g := range a.GroupsPerTile {
+		if g < 0 {
+			bad(fmt.Sprintf("armor.groups_per_tile[%d]", i), "%d must be ≥ 0 (0: every group)", g)
 		}
 	}
 	for _, pt := range pats {

@@ -90,7 +90,11 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 									for _, sel := range a.Select {
 										for _, cont := range a.Continuous {
 											for _, pat := range a.Patience {
-												add(l, m, p, cells.Params{BlockSize: b, Iters: it, Seed: seed, LR: lr, Select: sel, Continuous: cont, Patience: pat})
+												for _, g := range a.GroupsPerTile {
+													ps := cells.Params{BlockSize: b, Iters: it, Seed: seed, LR: lr, Select: sel, Continuous: cont, Patience: pat}
+													ps.GroupsPerTile = groupsParam(g)
+													add(l, m, p, ps)
+												}
 											}
 										}
 									}
@@ -126,6 +130,14 @@ func MethodConfig(j Job, threads int) methods.Config {
 		a.BlockSize, a.Iters, a.Seed, a.LR = p.BlockSize, p.Iters, p.Seed, p.LR
 		a.Select, a.Continuous, a.Patience = methods.Selection(p.Select), methods.Continuous(p.Continuous), p.Patience
 		a.Threads = threads
+		switch {
+		case p.GroupsPerTile == 0:
+			a.GroupsPerTile = 1
+		case p.GroupsPerTile < 0:
+			a.GroupsPerTile = 0 // every group
+		default:
+			a.GroupsPerTile = p.GroupsPerTile
+		}
 	}
 	return cfg
 }
@@ -158,6 +170,9 @@ func Reference(c *config.Config) cells.Params {
 	if len(a.Patience) > 0 {
 		p.Patience = a.Patience[0]
 	}
+	if len(a.GroupsPerTile) > 0 {
+		p.GroupsPerTile = groupsParam(a.GroupsPerTile[0])
+	}
 	if c.Outputs.ReportBlockSize != 0 {
 		p.BlockSize = c.Outputs.ReportBlockSize
 	}
@@ -165,4 +180,16 @@ func Reference(c *config.Config) cells.Params {
 		p.Iters = c.Outputs.ReportIters
 	}
 	return p
+}
+
+// groupsParam maps the config's groups_per_tile (1 default, 0 every group)
+// to cells.Params.GroupsPerTile (0 default, -1 every group).
+func groupsParam(g int) int {
+	switch g {
+	case 1:
+		return 0
+	case 0:
+		return -1
+	}
+	return g
 }

@@ -131,3 +131,13 @@ func TestReference(t *testing.T) {
 	c, _, _ := load(t)
 	assert.Equal(t, cells.Params{BlockSize: 4, Iters: 5, Seed: 0, LR: 1e-4, Select: "gradient", Continuous: "adam", Patience: 100}, Reference(c))
 }
+
+func TestGroupsPerTile(t *testing.T) {
+	_, _, jobs := load(t, "methods=armor armor.groups_per_tile=[1,0,2] seed=0 armor.block_size=4 armor.iters=5")
+	require.Len(t, jobs, 2*3)
+	got := map[int]int{}
+	for _, j := range jobs {
+		got[j.Params.GroupsPerTile] = MethodConfig(j, 1).ARMOR.GroupsPerTile
+	}
+	assert.Equal(t, map[int]int{0: 1, -1: 0, 2: 2}, got)
+}
