@@ -187,18 +187,6 @@ func (st *ARMORState) Clone() *ARMORState {
 	return &c
 }
 
-// copyFrom overwrites st with src (same shapes) without allocating.
-func (st *ARMORState) copyFrom(src *ARMORState) {
-	st.A.CopyFrom(src.A)
-	st.B.CopyFrom(src.B)
-	st.V.Copy(src.V)
-	copy(st.Mask.Keep, src.Mask.Keep)
-	st.S.Copy(src.S)
-	st.SB.Copy(src.SB)
-	st.E.Copy(src.E)
-	st.gradValid = false
-}
-
 // view returns the (r0, c0) sub-block of m with the given size, sharing data.
 func view(m *mat.Dense, r0, rs, c0, cs int) blas64.General {
 	raw := m.RawMatrix()
