@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -167,7 +168,7 @@ func (a *ARMOR) Prune(l *Layer) (*Result, error) {
 	}
 	res := &Result{
 		Method: a.Name(), Pattern: p, Mask: st.Mask,
-		Core: st.Core(), History: run.History, Iterations: run.Iterations,
+		Core: st.Core(), History: run.History, Elapsed: run.Elapsed, Iterations: run.Iterations,
 		BlockSize: cfg.BlockSize, StoppedEarly: run.StoppedEarly,
 	}
 	res.A, res.B, res.What = foldARMOR(norm, st)
@@ -199,8 +200,10 @@ type armorRun struct {
 	cfg ARMORConfig
 	rng *rand.Rand
 
-	// History is the loss after each iteration (History[0] = starting loss).
+	// History is the loss after each iteration (History[0] = starting loss);
+	// Elapsed the wall-clock seconds since the run started at each entry.
 	History      []float64
+	Elapsed      []float64
 	Iterations   int
 	StoppedEarly bool
 
@@ -252,7 +255,9 @@ func (r *armorRun) Run() error {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return errors.New("armor: starting loss is not finite")
 	}
+	start := time.Now()
 	r.History = append(r.History[:0], loss)
+	r.Elapsed = append(r.Elapsed[:0], 0)
 	// The theory variants never increase the loss, so their final state is
 	// their best; only Adam needs snapshots.
 	snapshots := r.cfg.Continuous == ContinuousAdam
@@ -266,6 +271,7 @@ func (r *armorRun) Run() error {
 			return err
 		}
 		r.History = append(r.History, loss)
+		r.Elapsed = append(r.Elapsed, time.Since(start).Seconds())
 		r.Iterations = t
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("armor: loss became %v at iteration %d (learning rate %g too large?)", loss, t, r.cfg.LR)

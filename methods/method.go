@@ -82,6 +82,9 @@ type Result struct {
 	// History is the proxy loss after each iteration (History[0] is the
 	// starting loss, NoWag-P's), so len(History) = Iterations+1.
 	History []float64
+	// Elapsed is the wall-clock seconds since the start of the run at each
+	// History entry (for loss-versus-time curves; not deterministic).
+	Elapsed []float64
 	// Iterations is how many ARMOR iterations ran (fewer than asked when it
 	// stopped early); BlockSize the block size used.
 	Iterations int
