@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/pipeline"
+)
+
+func init() {
+	commands["eval"] = command{summary: "perplexity of a model (llama2.c .bin, Hugging Face dir or factorized ARMOR dir) on a text file", run: runEval}
+}
+
+// evalReport is the JSON object `armor eval` prints.
+type evalReport struct {
+	Perplexity      float64 `json:"perplexity"`
+	Tokens          int     `json:"tokens"`
+	Windows         int     `json:"windows"`
+	PredictedTokens int     `json:"predicted_tokens"`
+	Seconds         float64 `json:"seconds"`
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("armor eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	modelPath := fs.String("model", "", "model: llama2.c checkpoint (.bin), Hugging Face directory (config.json + safetensors) or factorized ARMOR directory (armor_manifest.json)")
+	tokPath := fs.String("tokenizer", "", "tokenizer: llama2.c tokenizer.bin or tokenizer.json (default: tokenizer.json, tokenizer.bin or tok<vocab>.bin beside the model)")
+	text := fs.String("text", "", "text file, tokenized with the default protocol (lines, no trimming, one BOS); relative paths are also tried under $ARMOR_DATA")
+	window := fs.Int("window", pipeline.DefaultWindow, "window length L: non-overlapping windows, tokens 2..L of each scored")
+	maxWindows := fs.Int("max-windows", 0, "evaluate at most this many windows (0: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *modelPath == "" || *text == "" {
+		return errors.New("flags --model and --text are required")
+	}
+	t0 := time.Now()
+	m, _, err := pipeline.LoadModel(*modelPath)
+	if err != nil {
+		return err
+	}
+	enc, bos, _, err := pipeline.LoadTokenizer(*tokPath, *modelPath, m.Config().VocabSize)
+	if err != nil {
+		return err
+	}
+	tp, err := datasets.ResolveDataPath(datasets.DataRoot(""), *text, "text file "+*text)
+	if err != nil {
+		return err
+	}
+	lines, err := datasets.ReadLines(tp)
+	if err != nil {
+		return err
+	}
+	res, err := m.Perplexity(pipeline.Stream(enc, lines, bos), *window, *maxWindows)
+	if err != nil {
+		return fmt.Errorf("%s: %w", tp, err)
+	}
+	enc2 := json.NewEncoder(stdout)
+	return enc2.Encode(evalReport{
+		Perplexity: res.Perplexity, Tokens: res.Tokens, Windows: res.Windows,
+		PredictedTokens: res.PredictedTokens, Seconds: time.Since(t0).Seconds(),
+	})
+}

@@ -1,0 +1,81 @@
+package datasets
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DataRootEnv is the environment variable naming a local data mirror: a
+// directory laid out like ../shared/data (models/<name>/..., text/...).
+const DataRootEnv = "ARMOR_DATA"
+
+// Paths of the project's standard artifacts inside a data root.
+const (
+	RelStories260K      = "models/stories260K/stories260K.bin"
+	RelStories260KTok   = "models/stories260K/tok512.bin"
+	RelWikiText2Test    = "text/wikitext-2-raw/wiki.test.raw"
+	RelTinyStoriesValid = "text/tinystories/tinystories_val.txt"
+)
+
+// DataRoot returns the data root to use: configured (a config key or a
+// flag) when non-empty, else $ARMOR_DATA, else "" (none). The result is
+// cleaned but not checked.
+func DataRoot(configured string) string {
+	if configured != "" {
+		return filepath.Clean(configured)
+	}
+	if env := os.Getenv(DataRootEnv); env != "" {
+		return filepath.Clean(env)
+	}
+	return ""
+}
+
+// NotFoundError says which file was looked for where, and how to provide
+// it.
+type NotFoundError struct {
+	What   string   // e.g. "WikiText-2 test split"
+	Tried  []string // paths looked at, in order
+	Remedy string   // how to provide it
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s not found: looked for %s; %s", e.What, strings.Join(e.Tried, ", "), e.Remedy)
+}
+
+// FindInDataRoot returns root/rel when that file exists. Otherwise the
+// error says where it looked and how to provide the file: set ARMOR_DATA
+// (or the config's data_root) to a mirror holding rel, or give a path.
+func FindInDataRoot(root, rel, what string) (string, error) {
+	if root == "" {
+		return "", &NotFoundError{What: what, Tried: []string{"(no data root)"},
+			Remedy: fmt.Sprintf("set %s (or data_root in the config) to a directory holding %s, e.g. ../shared/data, or give the file's path", DataRootEnv, rel)}
+	}
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	st, err := os.Stat(p)
+	if err == nil && !st.IsDir() {
+		return p, nil
+	}
+	return "", &NotFoundError{What: what, Tried: []string{p},
+		Remedy: fmt.Sprintf("set %s (or data_root in the config) to a directory holding %s, or give the file's path", DataRootEnv, rel)}
+}
+
+// ResolveDataPath resolves a path that may be relative to the data root:
+// an existing path is returned as is; otherwise root/path is tried. The
+// error names both places.
+func ResolveDataPath(root, path, what string) (string, error) {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return path, nil
+	}
+	tried := []string{path}
+	if root != "" && !filepath.IsAbs(path) {
+		p := filepath.Join(root, path)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+		tried = append(tried, p)
+	}
+	return "", &NotFoundError{What: what, Tried: tried,
+		Remedy: fmt.Sprintf("give an existing path or set %s to the directory that holds it", DataRootEnv)}
+}

@@ -1,0 +1,388 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prunebench/armor/methods"
+	"github.com/prunebench/armor/model"
+)
+
+// Protocol says which model produces the calibration inputs of each block.
+type Protocol string
+
+// The calibration protocols (see the package comment).
+const (
+	ProtocolDense      Protocol = "dense"
+	ProtocolSequential Protocol = "sequential"
+)
+
+// ParseProtocol checks a protocol name.
+func ParseProtocol(s string) (Protocol, error) {
+	switch Protocol(s) {
+	case ProtocolDense, ProtocolSequential:
+		return Protocol(s), nil
+	}
+	return "", fmt.Errorf("unknown calibration protocol %q (want dense or sequential)", s)
+}
+
+// DefaultProtocol is the protocol each method's authors use: sequential for
+// SparseGPT and Wanda (and magnitude, which ignores it), dense for NoWag-P
+// and ARMOR.
+func DefaultProtocol(method string) Protocol {
+	switch method {
+	case "nowag", "armor":
+		return ProtocolDense
+	}
+	return ProtocolSequential
+}
+
+// Options configure Prune.
+type Options struct {
+	// Method is a methods registry name (magnitude, wanda, sparsegpt,
+	// nowag, armor) and Config its settings (pattern, SparseGPT, ARMOR).
+	Method string
+	Config methods.Config
+	// Protocol is dense or sequential.
+	Protocol Protocol
+	// Calibration are the calibration windows (token sequences, each at
+	// most the model's context length).
+	Calibration [][]int
+	// ChunkWindows is how many windows go through a block at once (default
+	// 8); it bounds the memory of the block's intermediate activations.
+	ChunkWindows int
+	// Workers is how many layers of a block are pruned at once (≤ 0: the
+	// number of CPUs). ARMOR's kernels then run single-threaded; results do
+	// not depend on it.
+	Workers int
+	// Hessian accumulates the full H for every layer even when the method
+	// does not need it, so that each layer's output error
+	// E = ||X(W−Ŵ)ᵀ||²/||XWᵀ||² can be reported (O(d_in²) memory).
+	Hessian bool
+	// Log, when set, receives one line per pruned layer and per block.
+	Log func(format string, args ...any)
+}
+
+// LayerReport is what pruning one linear layer produced.
+type LayerReport struct {
+	Name        string `json:"name"`
+	DOut        int    `json:"d_out"`
+	DIn         int    `json:"d_in"`
+	ProxyLoss   Float  `json:"proxy_loss"`
+	OutputError Float  `json:"output_error"` // NaN (null) without H
+	// Kept is the number of non-zeros of the N:M weight (or core).
+	Kept int `json:"kept"`
+	// Wrapper is the number of entries of ARMOR's A and B blocks (0 for
+	// the other methods).
+	Wrapper      int     `json:"wrapper"`
+	Iterations   int     `json:"iterations,omitempty"`
+	StoppedEarly bool    `json:"stopped_early,omitempty"`
+	Seconds      float64 `json:"seconds"`
+}
+
+// Pruned is a whole pruned model.
+type Pruned struct {
+	Method   string
+	Protocol Protocol
+	Pattern  methods.Pattern
+	// Model computes with the effective dense weights Ŵ of every layer.
+	Model *model.Model
+	// Factors holds ARMOR's factorized layers by name (nil otherwise).
+	Factors map[string]*Factored
+	// Layers reports every pruned layer in forward order.
+	Layers []LayerReport
+	// Params counts the stored parameters of the dense and pruned model.
+	Params ParamCount
+	// CalibrationRows is the number of activation rows (tokens) per layer;
+	// Seconds the wall time of the whole run.
+	CalibrationRows int
+	Seconds         float64
+}
+
+// Prune prunes every linear layer of every block of m with opt.Method under
+// opt.Protocol and returns the pruned model. m is not modified: its weights
+// are cloned first (the clone's linear layers are replaced one by one).
+//
+// Work is streamed per block: with H_i the hidden states of the calibration
+// windows entering block i (H_0 the embeddings),
+//
+//	dense:      H_{i+1} = Block_i(H_i) with dense weights, statistics observed
+//	            during that pass; then block i is pruned;
+//	sequential: statistics observed during Block_i(H_i) (dense weights of
+//	            block i, inputs from the pruned blocks < i); block i is
+//	            pruned; H_{i+1} = Block_i(H_i) with the pruned weights.
+func Prune(m *model.Model, opt Options) (*Pruned, error) {
+	start := time.Now()
+	if m == nil {
+		return nil, fmt.Errorf("prune: nil model")
+	}
+	if opt.Protocol == "" {
+		opt.Protocol = DefaultProtocol(opt.Method)
+	}
+	if _, err := ParseProtocol(string(opt.Protocol)); err != nil {
+		return nil, err
+	}
+	meth, err := methods.New(opt.Method, opt.Config)
+	if err != nil {
+		return nil, err
+	}
+	if len(opt.Calibration) == 0 {
+		return nil, fmt.Errorf("prune: no calibration windows")
+	}
+	cfg := m.Config()
+	for _, p := range []struct {
+		name string
+		d    int
+	}{{"dim", cfg.Dim}, {"hidden_dim", cfg.HiddenDim}} {
+		if err := opt.Config.Pattern.Check(p.d); err != nil {
+			return nil, fmt.Errorf("prune: model %s %d: %w", p.name, p.d, err)
+		}
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	if workers > 1 {
+		opt.Config.ARMOR.Threads = 1
+		if meth, err = methods.New(opt.Method, opt.Config); err != nil {
+			return nil, err
+		}
+	}
+	chunk := opt.ChunkWindows
+	if chunk <= 0 {
+		chunk = 8
+	}
+	logf := opt.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	full := opt.Hessian || opt.Method == "sparsegpt"
+
+	dense := m.Weights()
+	w := dense.Clone()
+	pm, err := model.New(cfg, w)
+	if err != nil {
+		return nil, err
+	}
+	out := &Pruned{Method: opt.Method, Protocol: opt.Protocol, Pattern: opt.Config.Pattern, Model: pm}
+	if opt.Method == "armor" {
+		out.Factors = map[string]*Factored{}
+	}
+
+	// Hidden states of the calibration windows, chunk by chunk.
+	var hs []*model.Batch
+	for c0 := 0; c0 < len(opt.Calibration); c0 += chunk {
+		h, err := pm.Embed(opt.Calibration[c0:min(len(opt.Calibration), c0+chunk)])
+		if err != nil {
+			return nil, fmt.Errorf("prune: calibration windows %d..: %w", c0, err)
+		}
+		hs = append(hs, h)
+		out.CalibrationRows += h.Rows()
+	}
+
+	for i := 0; i < cfg.NLayers; i++ {
+		t0 := time.Now()
+		acc := newBlockStats(cfg, full)
+		// Both protocols observe block i with its dense weights (w still
+		// holds them); dense keeps the outputs as the next block's input.
+		for c, h := range hs {
+			next, err := pm.Block(i, h, acc.observe)
+			if err != nil {
+				return nil, fmt.Errorf("prune: block %d: %w", i, err)
+			}
+			if acc.err != nil {
+				return nil, fmt.Errorf("prune: block %d: %w", i, acc.err)
+			}
+			if opt.Protocol == ProtocolDense {
+				hs[c] = next
+			}
+		}
+		reps, err := pruneBlock(w, i, meth, acc, workers, out.Factors)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range reps {
+			logf("%s %s: proxy loss %.4f, output error %.4f, %.2fs", opt.Method, r.Name, float64(r.ProxyLoss), float64(r.OutputError), r.Seconds)
+		}
+		out.Layers = append(out.Layers, reps...)
+		if opt.Protocol == ProtocolSequential && i+1 < cfg.NLayers {
+			for c, h := range hs {
+				if hs[c], err = pm.Block(i, h, nil); err != nil {
+					return nil, fmt.Errorf("prune: block %d: %w", i, err)
+				}
+			}
+		}
+		logf("block %d/%d pruned (%s, %s protocol) in %.1fs", i+1, cfg.NLayers, opt.Method, opt.Protocol, time.Since(t0).Seconds())
+	}
+	out.Params = CountParams(cfg, w, out.Layers)
+	out.Seconds = time.Since(start).Seconds()
+	return out, nil
+}
+
+// pruneBlock prunes the seven linear layers of block i of w in place, up to
+// workers at once, and returns their reports in forward order.
+func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, workers int, factors map[string]*Factored) ([]LayerReport, error) {
+	type job struct {
+		k    int
+		name string
+	}
+	reps := make([]LayerReport, len(model.Projections))
+	results := make([]*model.Linear, len(model.Projections))
+	facs := make([]*Factored, len(model.Projections))
+	errs := make([]error, len(model.Projections))
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for k := 0; k < min(workers, len(model.Projections)); k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				reps[j.k], results[j.k], facs[j.k], errs[j.k] = pruneLayer(w, j.name, meth, acc)
+			}
+		}()
+	}
+	// Largest layers first, so the pool finishes together.
+	order := []int{4, 5, 6, 0, 3, 1, 2}
+	for _, k := range order {
+		jobs <- job{k, model.LinearName(i, model.Projections[k])}
+	}
+	close(jobs)
+	wg.Wait()
+	for k, p := range model.Projections {
+		if errs[k] != nil {
+			return nil, errs[k]
+		}
+		name := model.LinearName(i, p)
+		if err := w.SetLinear(name, results[k]); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		if facs[k] != nil {
+			factors[name] = facs[k]
+		}
+	}
+	return reps, nil
+}
+
+// pruneLayer prunes one layer with the statistics of its input.
+func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockStats) (LayerReport, *model.Linear, *Factored, error) {
+	lin, err := w.Linear(name)
+	if err != nil {
+		return LayerReport{}, nil, nil, err
+	}
+	_, proj, _ := model.ParseLinearName(name)
+	st, err := acc.stats(proj)
+	if err != nil {
+		return LayerReport{}, nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	t0 := time.Now()
+	res, err := meth.Prune(&methods.Layer{W: linearToDense(lin), Stats: st})
+	if err != nil {
+		return LayerReport{}, nil, nil, fmt.Errorf("%s (%d×%d): %s: %w", name, lin.Out, lin.In, meth.Name(), err)
+	}
+	rep := LayerReport{
+		Name: name, DOut: lin.Out, DIn: lin.In,
+		ProxyLoss: Float(res.ProxyLoss), OutputError: Float(res.OutputError),
+		Kept: res.Mask.Kept(), Iterations: res.Iterations, StoppedEarly: res.StoppedEarly,
+		Seconds: time.Since(t0).Seconds(),
+	}
+	var fac *Factored
+	if res.A != nil {
+		if fac, err = NewFactored(res); err != nil {
+			return LayerReport{}, nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		rep.Wrapper = fac.WrapperParams()
+	}
+	return rep, denseToLinear(res.What), fac, nil
+}
+
+// blockStats accumulates the statistics of the four distinct inputs of a
+// block's linear layers: q/k/v share RMSNorm(x), gate/up share RMSNorm(h),
+// and o and down have their own.
+type blockStats struct {
+	acc   map[string]*methods.Accumulator // by the projection that owns the input
+	cache map[string]*methods.Stats
+	mu    sync.Mutex
+	err   error
+}
+
+// inputOwner maps a projection to the projection whose input it shares.
+var inputOwner = map[string]string{
+	model.ProjQ: model.ProjQ, model.ProjK: model.ProjQ, model.ProjV: model.ProjQ,
+	model.ProjO:    model.ProjO,
+	model.ProjGate: model.ProjGate, model.ProjUp: model.ProjGate,
+	model.ProjDown: model.ProjDown,
+}
+
+func newBlockStats(cfg model.Config, full bool) *blockStats {
+	return &blockStats{
+		acc: map[string]*methods.Accumulator{
+			model.ProjQ:    methods.NewAccumulator(cfg.Dim, full),
+			model.ProjO:    methods.NewAccumulator(cfg.Dim, full),
+			model.ProjGate: methods.NewAccumulator(cfg.Dim, full),
+			model.ProjDown: methods.NewAccumulator(cfg.HiddenDim, full),
+		},
+		cache: map[string]*methods.Stats{},
+	}
+}
+
+// observe is the model.Observer: it accumulates each distinct input once.
+func (b *blockStats) observe(name string, x []float32, rows, cols int) {
+	_, proj, err := model.ParseLinearName(name)
+	if err != nil || b.err != nil {
+		b.err = err
+		return
+	}
+	a, ok := b.acc[proj]
+	if !ok {
+		return // k, v and up share the input of q and gate
+	}
+	if err := a.AddFloat32(x, rows); err != nil {
+		b.err = fmt.Errorf("%s: %w", name, err)
+	}
+}
+
+// stats returns the (shared, read-only) statistics of proj's input.
+func (b *blockStats) stats(proj string) (*methods.Stats, error) {
+	owner := inputOwner[proj]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s, ok := b.cache[owner]; ok {
+		return s, nil
+	}
+	s, err := b.acc[owner].Stats()
+	if err != nil {
+		return nil, err
+	}
+	b.cache[owner] = s
+	return s, nil
+}
+
+// Float is a float64 that encodes NaN and ±Inf as JSON null.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON implements json.Unmarshaler; null reads as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
