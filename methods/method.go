@@ -9,6 +9,11 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// Version identifies the numerics of this package. It is part of every
+// cached result's key (harness cells): bump it whenever a change alters any
+// number a method returns, so stale results are recomputed, not reused.
+const Version = "methods/1"
+
 // Layer is one linear layer to prune: its weight and its calibration data.
 type Layer struct {
 	// W is the d_out × d_in weight; the layer computes y = W x.

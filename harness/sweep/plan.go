@@ -9,10 +9,11 @@ import (
 	"github.com/prunebench/armor/methods"
 )
 
-// Version is the code-relevant version string in every cell key. Bump it
-// when a change to methods/ or to the harness changes any number a cell
-// holds; old cells then no longer match and are recomputed.
-const Version = "prunebench/1"
+// Version is the code-relevant version string in every cell key: the
+// harness's own version and methods.Version. Bump the harness part when a
+// change to the harness changes any number a cell holds (methods bumps its
+// own); old cells then no longer match and are recomputed.
+const Version = "prunebench/1+" + methods.Version
 
 // Job is one cell to compute.
 type Job struct {
