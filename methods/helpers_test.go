@@ -3,6 +3,7 @@ package methods
 import (
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -44,4 +45,42 @@ func randomLayer(t testing.TB, dOut, dIn, n int, seed uint64) *Layer {
 		t.Fatal(err)
 	}
 	return &Layer{W: W, Stats: st, X: X}
+}
+
+// TestTopNMaskFastPathMatchesGeneral compares the 2:4 fast path with the
+// general selection on scores with many ties.
+func TestTopNMaskFastPathMatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	rows, cols := 50, 64
+	score := make([]float64, rows*cols)
+	for k := range score {
+		score[k] = float64(rng.IntN(4)) // plenty of ties
+	}
+	fast, err := TopNMask(score, rows, cols, Pattern24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := generalTopN(score, rows, cols, Pattern24)
+	for k := range slow {
+		if slow[k] != fast.Keep[k] {
+			t.Fatalf("entry %d: fast path %v, general %v (scores %v)", k, fast.Keep[k], slow[k], score[k/4*4:k/4*4+4])
+		}
+	}
+}
+
+// generalTopN is an independent reference: sort each group's indices by
+// (score descending, index ascending) and keep the first N.
+func generalTopN(score []float64, rows, cols int, p Pattern) []bool {
+	keep := make([]bool, len(score))
+	for g := 0; g < rows*cols; g += p.M {
+		idx := []int{}
+		for k := 0; k < p.M; k++ {
+			idx = append(idx, k)
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return score[g+idx[a]] > score[g+idx[b]] })
+		for _, k := range idx[:p.N] {
+			keep[g+k] = true
+		}
+	}
+	return keep
 }

@@ -23,29 +23,31 @@ type Normalization struct {
 
 // Normalize computes NoWag's normalization of W.
 func Normalize(W mat.Matrix) *Normalization {
-	rows, cols := W.Dims()
-	n := &Normalization{R: make([]float64, rows), C: make([]float64, cols), Wbar: mat.NewDense(rows, cols, nil)}
-	for j := 0; j < cols; j++ {
-		s := 0.0
-		for i := 0; i < rows; i++ {
-			v := W.At(i, j)
-			s += v * v
+	src := mat.DenseCopyOf(W)
+	rows, cols := src.Dims()
+	n := &Normalization{R: make([]float64, rows), C: make([]float64, cols), Wbar: src}
+	data := src.RawMatrix().Data
+	// Column sums of squares in one row-major pass.
+	for i := 0; i < rows; i++ {
+		for j, v := range data[i*cols : (i+1)*cols] {
+			n.C[j] += v * v
 		}
+	}
+	for j, s := range n.C {
 		n.C[j] = math.Sqrt(s) + normEps
 	}
-	for i := 0; i < rows; i++ {
+	parallelFor(rows, 0, func(i int) {
+		row := data[i*cols : (i+1)*cols]
 		s := 0.0
-		row := n.Wbar.RawRowView(i)
-		for j := 0; j < cols; j++ {
-			v := W.At(i, j) / n.C[j]
-			row[j] = v
-			s += v * v
+		for j := range row {
+			row[j] /= n.C[j]
+			s += row[j] * row[j]
 		}
 		n.R[i] = math.Sqrt(s) + normEps
 		for j := range row {
 			row[j] /= n.R[i]
 		}
-	}
+	})
 	return n
 }
 
@@ -106,13 +108,26 @@ func (n *Normalization) ProxyLossNormalized(hdiag []float64, Wn mat.Matrix) floa
 // normalized space with W's own R and C, and its importance-weighted squared
 // error to Wbar is divided by that of the all-zero weight. L(W) = 0, L(0) = 1.
 func (n *Normalization) ProxyLoss(hdiag []float64, What mat.Matrix) float64 {
-	rows, _ := n.Wbar.Dims()
-	num := 0.0
-	for i := 0; i < rows; i++ {
+	rows, cols := n.Wbar.Dims()
+	wd := mat.DenseCopyOf(What)
+	if d, ok := What.(*mat.Dense); ok {
+		wd = d
+	}
+	wr := wd.RawMatrix()
+	partial := make([]float64, rows)
+	parallelFor(rows, 0, func(i int) {
+		num := 0.0
+		ri := n.R[i]
+		what := wr.Data[i*wr.Stride : i*wr.Stride+cols]
 		for j, v := range n.Wbar.RawRowView(i) {
-			d := What.At(i, j)/(n.R[i]*n.C[j]) - v
+			d := what[j]/(ri*n.C[j]) - v
 			num += hdiag[j] * d * d
 		}
+		partial[i] = num
+	})
+	num := 0.0
+	for _, p := range partial {
+		num += p
 	}
 	return num / n.ProxyDenominator(hdiag)
 }

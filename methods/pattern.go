@@ -149,6 +149,15 @@ func TopNMask(score []float64, rows, cols int, p Pattern) (*Mask, error) {
 		return nil, fmt.Errorf("score has %d entries, want %d×%d", len(score), rows, cols)
 	}
 	m := NewMask(rows, cols)
+	if p == Pattern24 {
+		parallelFor(rows, 0, func(i int) {
+			for g := i * cols; g < (i+1)*cols; g += 4 {
+				a, b := top2of4(score[g : g+4])
+				m.Keep[g+a], m.Keep[g+b] = true, true
+			}
+		})
+		return m, nil
+	}
 	idx := make([]int, p.M)
 	for i := 0; i < rows; i++ {
 		for g := 0; g < cols; g += p.M {
@@ -171,4 +180,19 @@ func TopNMask(score []float64, rows, cols int, p Pattern) (*Mask, error) {
 		}
 	}
 	return m, nil
+}
+
+// top2of4 returns the positions of the two largest of four scores, ties to the
+// lower position — the same choice as the general selection in TopNMask.
+func top2of4(s []float64) (int, int) {
+	first, second := 0, -1
+	for k := 1; k < 4; k++ {
+		switch {
+		case s[k] > s[first]:
+			first, second = k, first
+		case second < 0 || s[k] > s[second]:
+			second = k
+		}
+	}
+	return first, second
 }
