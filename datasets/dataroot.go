@@ -79,3 +79,27 @@ func ResolveDataPath(root, path, what string) (string, error) {
 	return "", &NotFoundError{What: what, Tried: tried,
 		Remedy: fmt.Sprintf("give an existing path or set %s to the directory that holds it", DataRootEnv)}
 }
+
+// LocateUnderRoot finds path, or a mirror of it under the data root: if
+// path does not exist, root/<last k components of path> is tried for k = 3,
+// 2, 1 (so .../data/models/stories260K/stories260K.bin is found as
+// models/stories260K/stories260K.bin in any mirror). The error lists every
+// place looked at.
+func LocateUnderRoot(root, path, what string) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	tried := []string{path}
+	if root != "" {
+		parts := strings.Split(filepath.ToSlash(filepath.Clean(path)), "/")
+		for k := min(3, len(parts)); k >= 1; k-- {
+			p := filepath.Join(append([]string{root}, parts[len(parts)-k:]...)...)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			tried = append(tried, p)
+		}
+	}
+	return "", &NotFoundError{What: what, Tried: tried,
+		Remedy: fmt.Sprintf("set %s (or the config's data root) to a local mirror such as ../shared/data, or fix the path", DataRootEnv)}
+}

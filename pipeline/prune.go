@@ -386,3 +386,71 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 	*f = Float(v)
 	return nil
 }
+
+// CollectStats runs the calibration windows through the unpruned model m
+// block by block (the dense protocol) and returns the statistics of the
+// input of every linear layer named in names (all when names is empty),
+// with the full H when full is set. Only the blocks up to the last one
+// needed are run.
+func CollectStats(m *model.Model, windows [][]int, names []string, full bool, chunk int) (map[string]*methods.Stats, error) {
+	if m == nil {
+		return nil, fmt.Errorf("collect stats: nil model")
+	}
+	if len(windows) == 0 {
+		return nil, fmt.Errorf("collect stats: no calibration windows")
+	}
+	if chunk <= 0 {
+		chunk = 8
+	}
+	if len(names) == 0 {
+		names = m.Weights().LinearNames()
+	}
+	want := map[int][]string{}
+	last := -1
+	for _, n := range names {
+		i, _, err := model.ParseLinearName(n)
+		if err != nil {
+			return nil, err
+		}
+		if i >= m.Config().NLayers {
+			return nil, fmt.Errorf("collect stats: %s: the model has %d layers", n, m.Config().NLayers)
+		}
+		want[i] = append(want[i], n)
+		last = max(last, i)
+	}
+	var hs []*model.Batch
+	for c0 := 0; c0 < len(windows); c0 += chunk {
+		h, err := m.Embed(windows[c0:min(len(windows), c0+chunk)])
+		if err != nil {
+			return nil, fmt.Errorf("collect stats: calibration windows %d..: %w", c0, err)
+		}
+		hs = append(hs, h)
+	}
+	out := map[string]*methods.Stats{}
+	for i := 0; i <= last; i++ {
+		acc := newBlockStats(m.Config(), full)
+		var obs model.Observer
+		if len(want[i]) > 0 {
+			obs = acc.observe
+		}
+		for c, h := range hs {
+			next, err := m.Block(i, h, obs)
+			if err != nil {
+				return nil, fmt.Errorf("collect stats: block %d: %w", i, err)
+			}
+			if acc.err != nil {
+				return nil, fmt.Errorf("collect stats: block %d: %w", i, acc.err)
+			}
+			hs[c] = next
+		}
+		for _, n := range want[i] {
+			_, proj, _ := model.ParseLinearName(n)
+			s, err := acc.stats(proj)
+			if err != nil {
+				return nil, fmt.Errorf("collect stats: %s: %w", n, err)
+			}
+			out[n] = s
+		}
+	}
+	return out, nil
+}

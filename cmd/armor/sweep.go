@@ -163,6 +163,13 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 	if runErr != nil {
 		return runErr
 	}
+	// Whole-model cells (perplexity table); only for model sources, only
+	// in the unsharded run.
+	if sn <= 1 {
+		if err := runModelCells(ctx, c, src, done, store, stderr); err != nil {
+			return err
+		}
+	}
 	if *noTables || sn > 1 {
 		if sn > 1 {
 			fmt.Fprintf(stderr, "shard %d/%d done; when every shard is, run: armor merge --config %s\n", si, sn, *cfgPath)
