@@ -105,6 +105,9 @@ func writeFileAtomic(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	_, werr := tmp.Write(b)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
