@@ -1,0 +1,105 @@
+package modelsource
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prunebench/armor/harness/cells"
+	"github.com/prunebench/armor/harness/config"
+	"github.com/prunebench/armor/harness/source"
+	"github.com/prunebench/armor/internal/shared"
+)
+
+// TestModelSourceAndCells opens stories260K as a harness model source,
+// loads a layer with real statistics, computes the model cells of a small
+// config (dense, magnitude, ARMOR at one block size) and checks that a
+// second run finds them all done.
+func TestModelSourceAndCells(t *testing.T) {
+	data := filepath.Dir(shared.Path(t, "data", "README.md"))
+	dir := t.TempDir()
+	yaml := `experiment: ms
+output_dir: ` + dir + `
+source:
+  model:
+    checkpoint: ${ARMOR_DATA}/models/stories260K/stories260K.bin
+    tokenizer: ${ARMOR_DATA}/models/stories260K/tok512.bin
+    layers: [1]
+    projections: [q_proj, down_proj]
+calibration:
+  corpus: ` + filepath.Join(data, "text/tinystories/tinystories_val.txt") + `
+  sequences: 4
+  length: 64
+methods: [magnitude, armor]
+armor:
+  block_size: [8]
+  iters: [2]
+evaluation:
+  perplexity:
+    - ` + filepath.Join(data, "text/wikitext-2-raw/wiki.test.raw") + `
+    - ` + filepath.Join(data, "text/tinystories/tinystories_val.txt") + `
+`
+	// The config names the checkpoint under the data root.
+	t.Setenv("ARMOR_DATA", data)
+	c, err := config.Parse(filepath.Join(dir, "ms.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(MaxWindowsEnv, "3")
+	src, err := source.Open(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Kind() != "model" || src.Note() != "" {
+		t.Fatalf("source kind %q note %q: the model source is not registered", src.Kind(), src.Note())
+	}
+	infos, _ := src.Layers()
+	if len(infos) != 2 || infos[0].Name != "layers.1.q_proj" || infos[1].DIn != 172 {
+		t.Fatalf("layers %+v", infos)
+	}
+	l, err := src.Load("layers.1.down_proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Stats.N != 4*64 || l.Stats.H == nil || len(l.Stats.Hdiag) != 172 {
+		t.Errorf("stats: n %d, H %v, hdiag %d", l.Stats.N, l.Stats.H != nil, len(l.Stats.Hdiag))
+	}
+	store, _, err := cells.Open(filepath.Join(dir, "cells.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var log strings.Builder
+	n, err := RunModelCells(context.Background(), c, src, map[string]bool{}, store, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("%d model cells, want 3 (dense, magnitude, armor)\n%s", n, log.String())
+	}
+	cs, _, err := cells.Read(filepath.Join(dir, "cells.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := map[string]bool{}
+	for _, cl := range cs {
+		done[cl.Key] = true
+		if cl.Kind != "model" || len(cl.Perplexity) != 2 {
+			t.Errorf("%s: kind %s perplexity %v", cl.Method, cl.Kind, cl.Perplexity)
+		}
+		if _, ok := cl.Perplexity["TinyStories val (eval half)"]; !ok {
+			t.Errorf("%s: the calibration corpus is not evaluated on its second half: %v", cl.Method, cl.Perplexity)
+		}
+		want := map[string]float64{"dense": 1, "magnitude": 0.564, "armor": 0.741}[cl.Method]
+		if got := float64(cl.ParamsRelative); got < want-0.001 || got > want+0.001 {
+			t.Errorf("%s: params relative %g, want %g", cl.Method, got, want)
+		}
+		if cl.Method != "dense" && !strings.Contains(cl.Params.Layers, "protocol") {
+			t.Errorf("%s: the protocol is not recorded (%q)", cl.Method, cl.Params.Layers)
+		}
+	}
+	if n, err := RunModelCells(context.Background(), c, src, done, store, nil); n != 0 || err != nil {
+		t.Errorf("second run computed %d cells (err %v), want 0", n, err)
+	}
+}
