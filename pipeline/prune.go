@@ -63,6 +63,10 @@ type Options struct {
 	// does not need it, so that each layer's output error
 	// E = ||X(W−Ŵ)ᵀ||²/||XWᵀ||² can be reported (O(d_in²) memory).
 	Hessian bool
+	// InPlace prunes m's own weights instead of a clone, halving peak
+	// memory (for a 7B model, 27 GB of float32 weights instead of 54); m
+	// is then the pruned model.
+	InPlace bool
 	// Log, when set, receives one line per pruned layer and per block.
 	Log func(format string, args ...any)
 }
@@ -104,8 +108,9 @@ type Pruned struct {
 }
 
 // Prune prunes every linear layer of every block of m with opt.Method under
-// opt.Protocol and returns the pruned model. m is not modified: its weights
-// are cloned first (the clone's linear layers are replaced one by one).
+// opt.Protocol and returns the pruned model. m is not modified unless
+// opt.InPlace: its weights are cloned first (the clone's linear layers are
+// replaced one by one).
 //
 // Work is streamed per block: with H_i the hidden states of the calibration
 // windows entering block i (H_0 the embeddings),
@@ -162,11 +167,13 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	}
 	full := opt.Hessian || opt.Method == "sparsegpt"
 
-	dense := m.Weights()
-	w := dense.Clone()
-	pm, err := model.New(cfg, w)
-	if err != nil {
-		return nil, err
+	w := m.Weights()
+	pm := m
+	if !opt.InPlace {
+		w = w.Clone()
+		if pm, err = model.New(cfg, w); err != nil {
+			return nil, err
+		}
 	}
 	out := &Pruned{Method: opt.Method, Protocol: opt.Protocol, Pattern: opt.Config.Pattern, Model: pm}
 	if opt.Method == "armor" {

@@ -40,6 +40,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	noEval := fs.Bool("no-eval", false, "do not evaluate perplexity at all")
 	out := fs.String("out", "", "write report.json, hf/ (and factored/ for armor) here")
 	verbose := fs.Bool("v", false, "log every pruned layer to stderr")
+	inPlace := fs.Bool("in-place", false, "prune the loaded weights in place (halves peak memory; the dense model is evaluated first)")
 	layerErrors := fs.Bool("layer-errors", true, "accumulate the full H of every layer to report its output error (O(d_in²) memory per input)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,10 +111,18 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *calText, err)
 	}
-	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors}
+	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace}
 	if *verbose {
 		opt.Log = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	}
+	var denseEval []pipeline.EvalResult
+	t0 := time.Now()
+	if !*noEval && !*noDense {
+		if denseEval, err = pipeline.Evaluate(m, texts.Eval, *window, *maxWindows); err != nil {
+			return err
+		}
+	}
+	evalSecs := time.Since(t0).Seconds()
 	pr, err := pipeline.Prune(m, opt)
 	if err != nil {
 		return err
@@ -121,17 +130,13 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "pruned %d layers with %s (%s protocol) in %.1fs; parameters %.3f of dense\n", len(pr.Layers), *method, proto, pr.Seconds, pr.Params.Relative())
 	rep := pipeline.NewReport(*modelPath, pr, opt)
 	rep.CalCorpus, rep.CalLen, rep.Window, rep.MaxWin = *calText, *calLength, *window, *maxWindows
+	rep.Dense = denseEval
 	if !*noEval {
 		t0 := time.Now()
-		if !*noDense {
-			if rep.Dense, err = pipeline.Evaluate(m, texts.Eval, *window, *maxWindows); err != nil {
-				return err
-			}
-		}
 		if rep.Pruned, err = pipeline.Evaluate(pr.Model, texts.Eval, *window, *maxWindows); err != nil {
 			return err
 		}
-		rep.EvalSeconds = time.Since(t0).Seconds()
+		rep.EvalSeconds = evalSecs + time.Since(t0).Seconds()
 	}
 	if *out != "" {
 		if rep.Exported, err = pipeline.Export(*out, pr, tokFile); err != nil {
