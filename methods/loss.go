@@ -78,14 +78,22 @@ func (n *Normalization) FromNormalized(Wn mat.Matrix) *mat.Dense {
 }
 
 // ProxyDenominator is Σ_ij hdiag_j·Wbar_ij², the proxy loss of Ŵ = 0 before
-// division.
+// division. It sums row by row in the same order as ProxyLoss, so that
+// L(0) = 1 exactly.
 func (n *Normalization) ProxyDenominator(hdiag []float64) float64 {
 	rows, _ := n.Wbar.Dims()
-	s := 0.0
-	for i := 0; i < rows; i++ {
+	partial := make([]float64, rows)
+	parallelFor(rows, 0, func(i int) {
+		s := 0.0
 		for j, v := range n.Wbar.RawRowView(i) {
-			s += hdiag[j] * v * v
+			d := -v
+			s += hdiag[j] * d * d
 		}
+		partial[i] = s
+	})
+	s := 0.0
+	for _, p := range partial {
+		s += p
 	}
 	return s
 }
