@@ -20,6 +20,7 @@
 package modelsource
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -60,17 +61,48 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
+// knownHub maps the file names of the hub artifacts the project knows to
+// their hub references, so that a checkpoint found neither at its path nor
+// under the data root is downloaded (into the cache) when its name is one
+// of these.
+var knownHub = map[string]datasets.HubRef{
+	"stories260K.bin": datasets.HubStories260K,
+	"tok512.bin":      datasets.HubStories260KTok,
+	"stories15M.bin":  datasets.HubStories15M,
+}
+
+// locate finds a file at its path, under the data root, or — for a known
+// hub artifact, when downloads are allowed ($ARMOR_OFFLINE unset) — in the
+// download cache, fetching it once.
+func locate(root, path, what string) (string, error) {
+	p, err := datasets.LocateUnderRoot(root, path, what)
+	if err == nil {
+		return p, nil
+	}
+	ref, ok := knownHub[filepath.Base(path)]
+	if !ok || os.Getenv("ARMOR_OFFLINE") != "" {
+		return "", err
+	}
+	d := &datasets.Downloader{Progress: os.Stderr}
+	p, derr := d.Fetch(context.Background(), ref)
+	if derr != nil {
+		return "", fmt.Errorf("%w; downloading %s also failed: %v", err, ref, derr)
+	}
+	return p, nil
+}
+
 // Open implements source.ModelOpener. Paths that do not exist are looked
-// for under the data root ($ARMOR_DATA) as well.
+// for under the data root ($ARMOR_DATA) and, for known hub artifacts
+// (stories260K.bin, tok512.bin, stories15M.bin), in the download cache.
 func Open(spec source.ModelSpec) (source.Source, error) {
 	root := datasets.DataRoot("")
 	s := &Source{spec: spec}
 	var err error
-	if s.ckpt, err = datasets.LocateUnderRoot(root, spec.Checkpoint, "checkpoint"); err != nil {
+	if s.ckpt, err = locate(root, spec.Checkpoint, "checkpoint"); err != nil {
 		return nil, err
 	}
 	if spec.Tokenizer != "" {
-		if s.tok, err = datasets.LocateUnderRoot(root, spec.Tokenizer, "tokenizer"); err != nil {
+		if s.tok, err = locate(root, spec.Tokenizer, "tokenizer"); err != nil {
 			return nil, err
 		}
 	}
