@@ -11,9 +11,9 @@ import (
 // DefaultWindow is the perplexity window length L of the text protocol.
 const DefaultWindow = 256
 
-// Encoder turns one line of text into token ids (no BOS/EOS). Both the
-// llama2.c tokenizer and the tokenizer.json one satisfy it through
-// EncodeLine adapters.
+// Encoder turns text into token ids; bos and eos add those tokens. Both
+// *tokenizer.Tokenizer (llama2.c tokenizer.bin) and *tokenizer.JSONTokenizer
+// (Hugging Face tokenizer.json) satisfy it.
 type Encoder interface {
 	Encode(text string, bos, eos bool) []int
 }
