@@ -62,6 +62,9 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	case "llama2c":
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			return err
+		}
 		if err := datasets.SaveLlama2C(*out, &cfg, w); err != nil {
 			return err
 		}
