@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/prunebench/armor/internal/blasimpl"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,7 +169,13 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "armor")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	// Build the subprocess with this test binary's BLAS backend: OpenBLAS and
+	// gonum round differently, and the cells are compared bit for bit.
+	args := []string{"build", "-o", bin}
+	if strings.HasPrefix(blasimpl.Name(), "OpenBLAS") {
+		args = append(args, "-tags", "openblas")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
 
