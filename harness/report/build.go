@@ -59,6 +59,7 @@ func Build(cs []*cells.Cell, opt Options) []*Table {
 // fields named in free.
 func armorMatch(c *cells.Cell, p cells.Params, free ...string) bool {
 	q := c.Params
+	q.Layers = p.Layers // what a model cell pruned, not an ARMOR setting
 	for _, f := range free {
 		switch f {
 		case "block_size":
