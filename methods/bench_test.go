@@ -57,6 +57,9 @@ func BenchmarkARMORIteration(b *testing.B) {
 			cfg := DefaultARMORConfig()
 			cfg.BlockSize = tc.bs
 			run := newARMORRun(st, cfg)
+			if _, err := run.iteration(); err != nil { // warm-up: allocates the gradient state
+				b.Fatal(err)
+			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := run.iteration(); err != nil {

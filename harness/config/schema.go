@@ -138,6 +138,9 @@ type Evaluation struct {
 	// Perplexity lists corpora (paths) to measure perplexity on; model
 	// sources only.
 	Perplexity []string `yaml:"perplexity"`
+	// MaxWindows caps the perplexity windows (of 256 tokens) per corpus;
+	// 0 evaluates every window. $ARMOR_EVAL_MAX_WINDOWS overrides it.
+	MaxWindows int `yaml:"max_windows"`
 }
 
 // Run controls execution.

@@ -359,6 +359,9 @@ func (c *Config) validate() Errors {
 	if len(c.Evaluation.Perplexity) > 0 && c.Source.Model == nil {
 		bad("evaluation.perplexity", "perplexity needs a model source (source.model)")
 	}
+	if c.Evaluation.MaxWindows < 0 {
+		bad("evaluation.max_windows", "%d must be ≥ 0 (0: every window)", c.Evaluation.MaxWindows)
+	}
 	if c.Run.Workers < 0 {
 		bad("run.workers", "%d must be ≥ 0 (0: all cores)", c.Run.Workers)
 	}

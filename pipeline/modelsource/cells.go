@@ -100,7 +100,7 @@ func RunModelCells(ctx context.Context, c *config.Config, src source.Source, don
 	if !ok || len(c.Evaluation.Perplexity) == 0 {
 		return 0, nil
 	}
-	maxWindows := 0
+	maxWindows := c.Evaluation.MaxWindows
 	if v := os.Getenv(MaxWindowsEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
