@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/prunebench/armor/internal/atomicfile"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/prunebench/armor/model"
 	"github.com/prunebench/armor/tokenizer"
@@ -245,42 +245,10 @@ func llama2cWrite(bw *bufio.Writer, cfg *model.Config, w *model.Weights) error {
 	return nil
 }
 
-// llama2cWriteAtomic runs write on a buffered temporary file next to path,
-// then syncs, closes and renames it to path; on failure the temporary file
-// is removed and path is left untouched.
-func llama2cWriteAtomic(path string, write func(*bufio.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("save %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+// llama2cWriteAtomic writes path atomically with write (see
+// internal/atomicfile); on failure path is left untouched.
+func llama2cWriteAtomic(path string, write func(*bufio.Writer) error) error {
+	return atomicfile.Write(path, write)
 }
 
 // LoadTokenizerBin reads a llama2.c tokenizer.bin file (see tokenizer.Read);

@@ -1,7 +1,7 @@
 package datasets
 
 import (
-	"os"
+	"github.com/prunebench/armor/internal/shared"
 	"path/filepath"
 	"testing"
 
@@ -10,26 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// llama2cSharedPath returns the path of rel inside the shared data folder,
-// ../shared/data relative to the repository root (the nearest directory
-// above the test's working directory holding go.mod). The test fails, not
-// skips, when the file is missing.
+// llama2cSharedPath returns the path of rel inside ../shared/data; the test
+// fails, not skips, when the file is missing.
 func llama2cSharedPath(t testing.TB, rel string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqualf(t, parent, dir, "no go.mod above the test's working directory: cannot locate the repository root")
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", filepath.FromSlash(rel))
-	_, err = os.Stat(p)
-	require.NoErrorf(t, err, "shared test data missing: %s must exist at ../shared/data/%s relative to the repository root %s", rel, rel, dir)
-	return p
+	return shared.Path(t, "data", filepath.FromSlash(rel))
 }
 
 // Paths of the shared stories260K checkpoint and its tokenizer.

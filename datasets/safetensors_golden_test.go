@@ -3,6 +3,7 @@ package datasets
 import (
 	"encoding/binary"
 	"encoding/json"
+	"github.com/prunebench/armor/internal/shared"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,29 +14,10 @@ import (
 )
 
 // sharedDir returns the project's shared directory, ../shared next to the
-// repository root (the directory holding go.mod). It fails the test, rather
-// than skipping it, when that directory is missing: the golden checks are
-// the only test of this reader against files written by other software.
+// repository root; the test fails, not skips, when it is missing.
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod found above the test's working directory; cannot locate the repository root")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if st, err := os.Stat(shared); err != nil || !st.IsDir() {
-		t.Fatalf("shared fixtures directory %s is missing (repository root %s): the golden tests need "+
-			"the project's shared/ checkout next to the repository (../shared relative to go.mod)", shared, dir)
-	}
-	return shared
+	return shared.Path(t)
 }
 
 // sidecar is the part of a fixture's JSON sidecar these tests check against.

@@ -1,9 +1,8 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
+	"github.com/prunebench/armor/internal/jsonfloat"
 	"runtime"
 	"sync"
 	"time"
@@ -369,30 +368,7 @@ func (b *blockStats) stats(proj string) (*methods.Stats, error) {
 }
 
 // Float is a float64 that encodes NaN and ±Inf as JSON null.
-type Float float64
-
-// MarshalJSON implements json.Marshaler.
-func (f Float) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return json.Marshal(v)
-}
-
-// UnmarshalJSON implements json.Unmarshaler; null reads as NaN.
-func (f *Float) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = Float(math.NaN())
-		return nil
-	}
-	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*f = Float(v)
-	return nil
-}
+type Float = jsonfloat.Float
 
 // CollectStats runs the calibration windows through the unpruned model m
 // block by block (the dense protocol) and returns the statistics of the

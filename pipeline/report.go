@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/prunebench/armor/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -83,7 +84,7 @@ func Export(dir string, p *Pruned, tokPath string) ([]string, error) {
 			name = "tokenizer.json"
 		}
 		for _, d := range out {
-			if err := writeFileAtomic(filepath.Join(d, name), b); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(d, name), b); err != nil {
 				return nil, err
 			}
 		}
@@ -97,26 +98,4 @@ func WriteReport(dir string, r *Report) error {
 		return err
 	}
 	return datasets.WriteJSONAtomic(filepath.Join(dir, "report.json"), r)
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(b)
-	if werr == nil {
-		werr = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
 }

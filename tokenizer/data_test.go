@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"github.com/prunebench/armor/internal/shared"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,25 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// sharedData returns the path of name inside the shared data folder, which
-// lives at ../shared/data relative to the repository root (the directory
-// holding go.mod). The test fails if the file is missing.
+// sharedData returns the path of name inside ../shared/data; the test fails,
+// not skips, when the file is missing.
 func sharedData(t *testing.T, name string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqualf(t, parent, dir, "no go.mod found above the test's working directory")
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", filepath.FromSlash(name))
-	_, err = os.Stat(p)
-	require.NoErrorf(t, err, "shared test data %s is missing: expected at ../shared/data/%s relative to the repository root %s", name, name, dir)
-	return p
+	return shared.Path(t, "data", filepath.FromSlash(name))
 }
 
 // loadTok512 reads the stories260K tokenizer from the shared data.
