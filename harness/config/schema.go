@@ -104,6 +104,10 @@ type Model struct {
 	// Fallback is what to do when the model cannot be used: "error"
 	// (default) or "builtin", the embedded Llama-like synthetic layer set.
 	Fallback string `yaml:"fallback"`
+	// DataRoot is a local mirror (models/…, text/…) under which checkpoint,
+	// tokenizer and corpora are looked for when their paths do not exist;
+	// $ARMOR_DATA is used when it is empty.
+	DataRoot string `yaml:"data_root"`
 }
 
 // Calibration is the text the activations are collected on.

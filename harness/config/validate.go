@@ -234,8 +234,13 @@ func (c *Config) validate() Errors {
 		}
 		if m.Checkpoint == "" {
 			bad("source.model.checkpoint", "missing: the path of the model checkpoint")
-		} else if _, err := os.Stat(c.Resolve(m.Checkpoint)); err != nil && m.Fallback != "builtin" {
-			bad("source.model.checkpoint", "cannot read %s: %v (set source.model.fallback: builtin to run on the embedded default instead)", m.Checkpoint, unwrapPathErr(err))
+		} else if _, err := os.Stat(c.Resolve(m.Checkpoint)); err != nil && m.Fallback != "builtin" && !c.underDataRoot(m, m.Checkpoint) {
+			bad("source.model.checkpoint", "cannot read %s: %v (set source.model.data_root or $ARMOR_DATA to a local mirror, or source.model.fallback: builtin to run on the embedded default instead)", m.Checkpoint, unwrapPathErr(err))
+		}
+		if m.DataRoot != "" {
+			if st, err := os.Stat(c.Resolve(m.DataRoot)); err != nil || !st.IsDir() {
+				bad("source.model.data_root", "%s is not a directory", m.DataRoot)
+			}
 		}
 		for i, l := range m.Layers {
 			if l < 0 {
@@ -258,7 +263,7 @@ func (c *Config) validate() Errors {
 			bad("calibration.length", "%d must be ≥ 2", cal.Length)
 		}
 		if cal.Corpus != "" && m.Fallback != "builtin" {
-			if _, err := os.Stat(c.Resolve(cal.Corpus)); err != nil {
+			if _, err := os.Stat(c.Resolve(cal.Corpus)); err != nil && !c.underDataRoot(m, cal.Corpus) {
 				bad("calibration.corpus", "cannot read %s: %v", cal.Corpus, unwrapPathErr(err))
 			}
 		}
@@ -390,4 +395,19 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// underDataRoot reports whether rel exists under the model source's data
+// root (source.model.data_root, else $ARMOR_DATA), where the model source
+// looks for paths that do not exist as given.
+func (c *Config) underDataRoot(m *Model, rel string) bool {
+	root := os.Getenv("ARMOR_DATA")
+	if m.DataRoot != "" {
+		root = c.Resolve(m.DataRoot)
+	}
+	if root == "" || filepath.IsAbs(rel) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(root, rel))
+	return err == nil
 }

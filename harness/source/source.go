@@ -61,6 +61,8 @@ type ModelSpec struct {
 	Layers      []int
 	Projections []string
 	Calibration config.Calibration
+	// DataRoot is the configured local mirror ("" = $ARMOR_DATA).
+	DataRoot string
 	// Perplexity lists the corpora to evaluate perplexity on.
 	Perplexity []string
 }
@@ -99,6 +101,9 @@ func Open(c *config.Config) (Source, error) {
 		spec := ModelSpec{
 			Checkpoint: c.Resolve(m.Checkpoint), Tokenizer: c.Resolve(m.Tokenizer),
 			Layers: m.Layers, Projections: m.Projections, Calibration: c.Calibration,
+		}
+		if m.DataRoot != "" {
+			spec.DataRoot = c.Resolve(m.DataRoot)
 		}
 		spec.Calibration.Corpus = c.Resolve(spec.Calibration.Corpus)
 		for _, p := range c.Evaluation.Perplexity {

@@ -92,10 +92,10 @@ func locate(root, path, what string) (string, error) {
 }
 
 // Open implements source.ModelOpener. Paths that do not exist are looked
-// for under the data root ($ARMOR_DATA) and, for known hub artifacts
+// for under the data root (source.model.data_root, else $ARMOR_DATA) and, for known hub artifacts
 // (stories260K.bin, tok512.bin, stories15M.bin), in the download cache.
 func Open(spec source.ModelSpec) (source.Source, error) {
-	root := datasets.DataRoot("")
+	root := datasets.DataRoot(spec.DataRoot)
 	s := &Source{spec: spec}
 	var err error
 	if s.ckpt, err = locate(root, spec.Checkpoint, "checkpoint"); err != nil {
@@ -283,7 +283,7 @@ func corpusName(path string, half bool) string {
 // evalCorpora tokenizes the evaluation corpora (second half only for the
 // calibration corpus).
 func (s *Source) evalCorpora(paths []string) ([]pipeline.Corpus, error) {
-	root := datasets.DataRoot("")
+	root := datasets.DataRoot(s.spec.DataRoot)
 	var out []pipeline.Corpus
 	for _, p := range paths {
 		rp, err := datasets.LocateUnderRoot(root, p, "evaluation corpus")

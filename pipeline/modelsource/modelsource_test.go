@@ -103,3 +103,45 @@ evaluation:
 		t.Errorf("second run computed %d cells (err %v), want 0", n, err)
 	}
 }
+
+// TestDataRootKey opens the model through source.model.data_root: the config
+// names files relative to the mirror, which exist nowhere else, and
+// $ARMOR_DATA is unset.
+func TestDataRootKey(t *testing.T) {
+	data := filepath.Dir(shared.Path(t, "data", "README.md"))
+	dir := t.TempDir()
+	t.Setenv("ARMOR_DATA", "")
+	yaml := `experiment: dr
+output_dir: ` + dir + `
+source:
+  model:
+    checkpoint: models/stories260K/stories260K.bin
+    tokenizer: models/stories260K/tok512.bin
+    data_root: ` + data + `
+    layers: [0]
+    projections: [o_proj]
+calibration:
+  corpus: text/tinystories/tinystories_val.txt
+  sequences: 2
+  length: 32
+methods: [nowag]
+`
+	c, err := config.Parse(filepath.Join(dir, "dr.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := source.Open(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Kind() != "model" {
+		t.Fatalf("source kind %q (note %q): data_root was not used", src.Kind(), src.Note())
+	}
+	if _, err := src.Load("layers.0.o_proj"); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(yaml, "data_root: "+data, "data_root: "+filepath.Join(dir, "nope"), 1)
+	if _, err := config.Parse(filepath.Join(dir, "bad.yaml"), []byte(bad)); err == nil || !strings.Contains(err.Error(), "source.model.data_root") {
+		t.Fatalf("a missing data_root must be a config error naming the key, got %v", err)
+	}
+}
