@@ -145,7 +145,9 @@ func (s *SparseGPT) Prune(l *Layer) (*Result, error) {
 
 // sparseGPTFactor dampens H (in place) and returns the upper Cholesky factor
 // U of H⁻¹ (UᵀU = H⁻¹), raising the dampening tenfold while a factorization
-// fails.
+// fails. With J the reversal permutation and JHJ = L·Lᵀ (lower Cholesky),
+// U = J·L⁻¹·J: one Cholesky factorization and one triangular inverse, instead
+// of inverting H and factorizing the inverse.
 func sparseGPTFactor(H *mat.SymDense, cfg SparseGPTConfig) (*mat.TriDense, error) {
 	n := H.SymmetricDim()
 	mean := 0.0
@@ -153,25 +155,30 @@ func sparseGPTFactor(H *mat.SymDense, cfg SparseGPTConfig) (*mat.TriDense, error
 		mean += H.At(j, j)
 	}
 	mean /= float64(n)
-	base := mat.NewSymDense(n, nil)
-	base.CopySym(H)
 	damp := cfg.Damp
 	for try := 0; try <= cfg.MaxDampRetries; try++ {
-		Hd := mat.NewSymDense(n, nil)
-		Hd.CopySym(base)
-		for j := 0; j < n; j++ {
-			Hd.SetSym(j, j, Hd.At(j, j)+damp*mean)
+		P := mat.NewSymDense(n, nil)
+		for i := 0; i < n; i++ {
+			for j := i; j < n; j++ {
+				v := H.At(n-1-i, n-1-j)
+				if i == j {
+					v += damp * mean
+				}
+				P.SetSym(i, j, v)
+			}
 		}
 		var chol mat.Cholesky
-		if ok := chol.Factorize(Hd); ok {
-			var Hinv mat.SymDense
-			if err := chol.InverseTo(&Hinv); err == nil {
-				var c2 mat.Cholesky
-				if ok := c2.Factorize(&Hinv); ok {
-					var U mat.TriDense
-					c2.UTo(&U)
-					return &U, nil
+		if chol.Factorize(P) {
+			var L mat.TriDense
+			chol.LTo(&L)
+			if err := L.InverseTri(&L); err == nil {
+				U := mat.NewTriDense(n, mat.Upper, nil)
+				for i := 0; i < n; i++ {
+					for j := i; j < n; j++ {
+						U.SetTri(i, j, L.At(n-1-i, n-1-j))
+					}
 				}
+				return U, nil
 			}
 		}
 		damp *= 10
