@@ -6,6 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -26,6 +27,9 @@ type SparseGPT struct {
 	Pattern Pattern
 	Config  SparseGPTConfig
 }
+
+// sparseGPTChunk is the number of rows SparseGPT processes as one task.
+const sparseGPTChunk = 64
 
 // SparseGPTConfig holds SparseGPT's knobs.
 type SparseGPTConfig struct {
@@ -84,60 +88,69 @@ func (s *SparseGPT) Prune(l *Layer) (*Result, error) {
 	mask := NewMask(rows, cols)
 	u := U.RawTriangular()
 	w := W.RawMatrix()
-	score := make([]float64, p.M)
-	order := make([]int, p.M)
+	// Rows are independent in SparseGPT (the mask choice and the updates of
+	// a row use only that row), so they are processed in fixed chunks of
+	// sparseGPTChunk rows in parallel; the chunking does not depend on the
+	// number of cores, so neither do the results.
+	chunks := (rows + sparseGPTChunk - 1) / sparseGPTChunk
+	errBlk := mat.NewDense(rows, min(cfg.BlockSize, cols), nil)
 	for i1 := 0; i1 < cols; i1 += cfg.BlockSize {
 		i2 := min(i1+cfg.BlockSize, cols)
 		cnt := i2 - i1
-		errBlk := mat.NewDense(rows, cnt, nil)
 		eb := errBlk.RawMatrix()
-		for i := i1; i < i2; i++ {
-			if (i-i1)%p.M == 0 {
-				// Choose the M−N entries to prune in every row of group i..i+M−1.
-				for r := 0; r < rows; r++ {
-					row := w.Data[r*w.Stride:]
-					for k := 0; k < p.M; k++ {
-						d := u.Data[(i+k)*u.Stride+i+k]
-						score[k] = row[i+k] * row[i+k] / (d * d)
-						order[k] = k
-					}
-					// Smallest scores are pruned; ties prune the later column.
-					for a := 0; a < p.N; a++ {
-						best := a
-						for b := a + 1; b < p.M; b++ {
-							if score[order[b]] > score[order[best]] ||
-								(score[order[b]] == score[order[best]] && order[b] < order[best]) {
-								best = b
-							}
+		parallelFor(chunks, 0, func(c int) {
+			r0, r1 := c*sparseGPTChunk, min((c+1)*sparseGPTChunk, rows)
+			score := make([]float64, p.M)
+			order := make([]int, p.M)
+			for r := r0; r < r1; r++ {
+				row := w.Data[r*w.Stride:]
+				erow := eb.Data[r*eb.Stride : r*eb.Stride+cnt]
+				clear(erow)
+				for i := i1; i < i2; i++ {
+					if (i-i1)%p.M == 0 {
+						// Prune the M−N entries of group i..i+M−1 with the
+						// smallest w²/U_kk²; ties prune the later column.
+						for k := 0; k < p.M; k++ {
+							d := u.Data[(i+k)*u.Stride+i+k]
+							score[k] = row[i+k] * row[i+k] / (d * d)
+							order[k] = k
 						}
-						order[a], order[best] = order[best], order[a]
+						for a := 0; a < p.N; a++ {
+							best := a
+							for b := a + 1; b < p.M; b++ {
+								if score[order[b]] > score[order[best]] ||
+									(score[order[b]] == score[order[best]] && order[b] < order[best]) {
+									best = b
+								}
+							}
+							order[a], order[best] = order[best], order[a]
+						}
+						for a := 0; a < p.N; a++ {
+							mask.Keep[r*cols+i+order[a]] = true
+						}
 					}
-					for a := 0; a < p.N; a++ {
-						mask.Keep[r*cols+i+order[a]] = true
+					if mask.Keep[r*cols+i] {
+						continue
 					}
+					d := u.Data[i*u.Stride+i]
+					urow := u.Data[i*u.Stride+i : i*u.Stride+i2]
+					seg := row[i:i2]
+					e := seg[0] / d
+					for k := range seg {
+						seg[k] -= e * urow[k]
+					}
+					seg[0] = 0 // exactly zero, not a rounding residue
+					erow[i-i1] = e
 				}
 			}
-			d := u.Data[i*u.Stride+i]
-			urow := u.Data[i*u.Stride+i : i*u.Stride+i2]
-			for r := 0; r < rows; r++ {
-				if mask.Keep[r*cols+i] {
-					continue
-				}
-				row := w.Data[r*w.Stride+i : r*w.Stride+i2]
-				e := row[0] / d
-				for k := range row {
-					row[k] -= e * urow[k]
-				}
-				row[0] = 0 // exactly zero, not a rounding residue
-				eb.Data[r*eb.Stride+i-i1] = e
+			if i2 < cols {
+				// W[r0:r1, i2:] −= Err[r0:r1] · U[i1:i2, i2:].
+				blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+					blas64.General{Rows: r1 - r0, Cols: cnt, Stride: eb.Stride, Data: eb.Data[r0*eb.Stride:]},
+					blas64.General{Rows: cnt, Cols: cols - i2, Stride: u.Stride, Data: u.Data[i1*u.Stride+i2:]},
+					1, blas64.General{Rows: r1 - r0, Cols: cols - i2, Stride: w.Stride, Data: w.Data[r0*w.Stride+i2:]})
 			}
-		}
-		if i2 < cols {
-			// W[:, i2:] −= Err · U[i1:i2, i2:].
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1, eb,
-				blas64.General{Rows: cnt, Cols: cols - i2, Stride: u.Stride, Data: u.Data[i1*u.Stride+i2:]},
-				1, blas64.General{Rows: rows, Cols: cols - i2, Stride: w.Stride, Data: w.Data[i2:]})
-		}
+		})
 	}
 	res := &Result{Method: s.Name(), Pattern: p, Mask: mask, What: W}
 	return finish(l, Normalize(l.W), res)
@@ -156,26 +169,28 @@ func sparseGPTFactor(H *mat.SymDense, cfg SparseGPTConfig) (*mat.TriDense, error
 	}
 	mean /= float64(n)
 	damp := cfg.Damp
-	for try := 0; try <= cfg.MaxDampRetries; try++ {
-		P := mat.NewSymDense(n, nil)
-		for i := 0; i < n; i++ {
-			for j := i; j < n; j++ {
-				v := H.At(n-1-i, n-1-j)
-				if i == j {
-					v += damp * mean
-				}
-				P.SetSym(i, j, v)
-			}
+	hs := mat.NewDense(n, n, nil) // H reversed: hs[i][j] = H[n−1−i][n−1−j]
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			v := H.At(n-1-i, n-1-j)
+			hs.Set(i, j, v)
+			hs.Set(j, i, v)
 		}
-		var chol mat.Cholesky
-		if chol.Factorize(P) {
-			var L mat.TriDense
-			chol.LTo(&L)
-			if err := L.InverseTri(&L); err == nil {
+	}
+	for try := 0; try <= cfg.MaxDampRetries; try++ {
+		// LAPACK directly: mat.Cholesky would also estimate a condition
+		// number, which costs as much as the factorization here.
+		P := blas64.Symmetric{N: n, Stride: n, Uplo: blas.Lower, Data: make([]float64, n*n)}
+		copy(P.Data, hs.RawMatrix().Data)
+		for j := 0; j < n; j++ {
+			P.Data[j*n+j] += damp * mean
+		}
+		if L, ok := lapack64.Potrf(P); ok {
+			if lapack64.Trtri(L) {
 				U := mat.NewTriDense(n, mat.Upper, nil)
 				for i := 0; i < n; i++ {
 					for j := i; j < n; j++ {
-						U.SetTri(i, j, L.At(n-1-i, n-1-j))
+						U.SetTri(i, j, L.Data[(n-1-i)*L.Stride+(n-1-j)])
 					}
 				}
 				return U, nil
