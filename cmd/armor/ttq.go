@@ -156,10 +156,15 @@ func timeToReach(res *methods.Result, target float64) float64 {
 }
 
 // ttqTable renders the comparison: each schedule's final loss and time, and
-// the time it needed to reach the reference's final loss.
+// the time it needed to reach the reference's lowest loss.
 func ttqTable(name string, schedules []ttqSchedule, results []*methods.Result) string {
 	ref := results[0]
-	target := ref.ProxyLoss
+	// The lowest loss of the reference's history (= its result up to the
+	// rounding of recomputing the loss from the returned weight).
+	target := ref.History[0]
+	for _, l := range ref.History {
+		target = math.Min(target, l)
+	}
 	refTime := ref.Elapsed[len(ref.Elapsed)-1]
 	var b strings.Builder
 	fmt.Fprintf(&b, "Time to quality on %s: target = the final loss of %s (%.6g after %.2f s)\n\n", name, schedules[0], target, refTime)
