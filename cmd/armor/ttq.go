@@ -167,7 +167,7 @@ func ttqTable(name string, schedules []ttqSchedule, results []*methods.Result) s
 	}
 	refTime := ref.Elapsed[len(ref.Elapsed)-1]
 	var b strings.Builder
-	fmt.Fprintf(&b, "Time to quality on %s: target = the final loss of %s (%.6g after %.2f s)\n\n", name, schedules[0], target, refTime)
+	fmt.Fprintf(&b, "Time to quality on %s: target = the lowest loss of %s (%.6g; %.2f s in all)\n\n", name, schedules[0], target, refTime)
 	b.WriteString("| schedule | iterations | seconds | s/iteration | final loss | seconds to target | speed-up |\n|---|---|---|---|---|---|---|\n")
 	for k, res := range results {
 		total := res.Elapsed[len(res.Elapsed)-1]
