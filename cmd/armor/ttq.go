@@ -204,7 +204,19 @@ func ttqPlot(dir, name string, schedules []ttqSchedule, results []*methods.Resul
 	p.X.Label.Text = "seconds"
 	p.Y.Label.Text = "proxy loss"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lo, hi := math.Inf(1), 0.0
+	for _, res := range results {
+		for _, l := range res.History {
+			if l > 0 {
+				lo, hi = math.Min(lo, l), math.Max(hi, l)
+			}
+		}
+	}
+	if hi/lo >= 10 {
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	} else {
+		p.Y.Tick.Marker = plot.DefaultTicks{} // less than a decade: label linearly spaced ticks
+	}
 	p.Legend.Top = true
 	palette := []color.RGBA{{0, 0, 0, 255}, {213, 94, 0, 255}, {0, 114, 178, 255}, {0, 158, 115, 255}, {204, 121, 167, 255}, {230, 159, 0, 255}}
 	for k, res := range results {
@@ -225,6 +237,21 @@ func ttqPlot(dir, name string, schedules []ttqSchedule, results []*methods.Resul
 	}
 	if len(results) == 0 {
 		return errors.New("no schedule ran")
+	}
+	// The target: the reference schedule's lowest loss, dashed.
+	target := results[0].History[0]
+	for _, l := range results[0].History {
+		target = math.Min(target, l)
+	}
+	if target > 0 {
+		ref, err := plotter.NewLine(plotter.XYs{{X: 0, Y: target}, {X: results[0].Elapsed[len(results[0].Elapsed)-1], Y: target}})
+		if err != nil {
+			return err
+		}
+		ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		ref.Color = color.RGBA{128, 128, 128, 255}
+		p.Add(ref)
+		p.Legend.Add("target", ref)
 	}
 	for _, ext := range []string{"png", "svg"} {
 		wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, ext)
