@@ -40,7 +40,7 @@ bench:
 
 ## theory: every property of Theorem 3.1 with at least 1000 cases each, and a summary table.
 theory:
-	ARMOR_THEORY_CHECKS=1000 $(GO) test $(GOTAGS) -timeout 120m -run 'Theory|Property' -v ./theory/ | tee theory.log | grep -E '^(\||\+|---|ok|FAIL|PASS)' || true
+	ARMOR_THEORY_SEED=random ARMOR_THEORY_CHECKS=1000 $(GO) test $(GOTAGS) -timeout 120m -run 'Theory|Property' -v ./theory/ | tee theory.log | grep -E '^(\||\+|---|ok|FAIL|PASS)' || true
 	@grep -q '^ok' theory.log
 
 ## sweep: run the experiment in CONFIG (SET="key=value ..." overrides keys).

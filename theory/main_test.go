@@ -27,6 +27,15 @@ const checksEnv = "ARMOR_THEORY_CHECKS"
 // the printed -rapid.seed.
 const failfileEnv = "ARMOR_THEORY_FAILFILE"
 
+// seedEnv chooses rapid's seed when -rapid.seed is not given: unset, the
+// fixed defaultSeed, so that `go test ./theory/` (and CI) checks the same
+// cases every run; "random", rapid's own random seed (`make theory` explores
+// new cases each time); a number, that seed.
+const seedEnv = "ARMOR_THEORY_SEED"
+
+// defaultSeed is the seed of the deterministic default run.
+const defaultSeed = "20261127"
+
 var explicitFlags = map[string]bool{}
 
 func TestMain(m *testing.M) {
@@ -36,6 +45,18 @@ func TestMain(m *testing.M) {
 		keep, _ := strconv.ParseBool(os.Getenv(failfileEnv))
 		if !keep {
 			_ = flag.Set("rapid.nofailfile", "true")
+		}
+	}
+	if !explicitFlags["rapid.seed"] {
+		switch v := os.Getenv(seedEnv); v {
+		case "random":
+		case "":
+			_ = flag.Set("rapid.seed", defaultSeed)
+		default:
+			if err := flag.Set("rapid.seed", v); err != nil {
+				fmt.Fprintf(os.Stderr, "%s=%q: want a number or \"random\": %v\n", seedEnv, v, err)
+				os.Exit(2)
+			}
 		}
 	}
 	code := m.Run()
