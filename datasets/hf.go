@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -217,7 +218,7 @@ func (s *hfTensorSource) take(name string, shape ...int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !sameShape(t.Shape, shape) {
+	if !slices.Equal(t.Shape, shape) {
 		return nil, fmt.Errorf("%s: tensor %s has shape %v, want %v", f.Path, name, t.Shape, shape)
 	}
 	v, err := TensorFloat32s(t)
@@ -229,18 +230,6 @@ func (s *hfTensorSource) take(name string, shape ...int) ([]float32, error) {
 		delete(s.files, fn) // every tensor of this shard is decoded
 	}
 	return v, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TensorFloat32s decodes a F32, F16, BF16 or F64 tensor to float32,
@@ -282,22 +271,12 @@ func TensorFromFloat32s(name string, dt DType, shape []int, v []float32) (Tensor
 	default:
 		return Tensor{}, fmt.Errorf("tensor %q: dtype %q: want F32, F16 or BF16", name, string(dt))
 	}
-	t, err := newTensor(name, dt, shape, len(v))
-	if err != nil {
-		return Tensor{}, err
-	}
-	le := binary.LittleEndian
+	// Widening to float64 is exact, so F16/BF16 round exactly as from float32.
+	w := make([]float64, len(v))
 	for i, x := range v {
-		switch dt {
-		case F32:
-			le.PutUint32(t.Data[4*i:], math.Float32bits(x))
-		case F16:
-			le.PutUint16(t.Data[2*i:], Float64ToF16(float64(x)))
-		case BF16:
-			le.PutUint16(t.Data[2*i:], Float64ToBF16(float64(x)))
-		}
+		w[i] = float64(x)
 	}
-	return t, nil
+	return TensorFromFloat64s(name, dt, shape, w)
 }
 
 // IsHFDir reports whether dir looks like a Hugging Face checkpoint (holds
@@ -343,7 +322,9 @@ func LoadHF(dir string) (*model.Config, *model.Weights, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			setProjection(&w.Layers[i], p, &model.Linear{Out: sh[0], In: sh[1], W: v})
+			if err := w.Layers[i].SetProjection(p, &model.Linear{Out: sh[0], In: sh[1], W: v}); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if w.FinalNorm, err = src.take("model.norm.weight", d); err != nil {
@@ -376,24 +357,4 @@ func LoadHF(dir string) (*model.Config, *model.Weights, error) {
 		return nil, nil, fmt.Errorf("hugging face checkpoint %s: %w", dir, err)
 	}
 	return &cfg, w, nil
-}
-
-// setProjection stores l in the field of layer L that holds projection p.
-func setProjection(L *model.Layer, p string, l *model.Linear) {
-	switch p {
-	case model.ProjQ:
-		L.Wq = l
-	case model.ProjK:
-		L.Wk = l
-	case model.ProjV:
-		L.Wv = l
-	case model.ProjO:
-		L.Wo = l
-	case model.ProjGate:
-		L.W1 = l
-	case model.ProjUp:
-		L.W3 = l
-	case model.ProjDown:
-		L.W2 = l
-	}
 }

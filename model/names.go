@@ -70,6 +70,18 @@ func (l *Layer) slot(proj string) **Linear {
 	return nil
 }
 
+// SetProjection stores lin in the field of l that holds projection proj
+// (q_proj … down_proj), without shape checks: for loaders that fill an empty
+// layer. Weights.SetLinear is the checked way to replace a layer's weight.
+func (l *Layer) SetProjection(proj string, lin *Linear) error {
+	p := l.slot(proj)
+	if p == nil {
+		return fmt.Errorf("unknown projection %q (want one of %s)", proj, strings.Join(Projections, ", "))
+	}
+	*p = lin
+	return nil
+}
+
 // LinearNames lists the names of all block projections, layer by layer in
 // forward-pass order. The classifier is not included: pruning protocols
 // leave it (and the embedding) dense.

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,7 +46,7 @@ func TestJSONTokenizerMatchesBinary(t *testing.T) {
 	for _, l := range lines {
 		want := bin.Encode(l, true, false)
 		got := jt.Encode(l, true, false)
-		if !equalInts(got, want) {
+		if !slices.Equal(got, want) {
 			t.Fatalf("line %q:\n json %v\n bin  %v", l, got, want)
 		}
 		if dec := jt.Decode(got); dec != l {
@@ -69,7 +70,7 @@ func TestJSONTokenizerFormats(t *testing.T) {
 			t.Fatal(err)
 		}
 		// a b merges first (rank 0), then ▁ ab is not a merge: [▁, ab].
-		if got := jt.Encode("ab", false, false); !equalInts(got, []int{3, 7}) {
+		if got := jt.Encode("ab", false, false); !slices.Equal(got, []int{3, 7}) {
 			t.Errorf("merges %s: encode(ab) = %v, want [3 7]", merges, got)
 		}
 	}
@@ -85,19 +86,7 @@ func TestJSONTokenizerFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := jt.Encode("a b", false, false); !equalInts(got, []int{6, 3, 5}) {
+	if got := jt.Encode("a b", false, false); !slices.Equal(got, []int{6, 3, 5}) {
 		t.Errorf("Metaspace: encode(a b) = %v, want [6 3 5]", got)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
