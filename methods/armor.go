@@ -325,7 +325,7 @@ func (r *armorRun) iteration() (float64, error) {
 	if r.cfg.GroupsPerTile != 1 {
 		// Many groups per tile: recomputing the gradients once is cheaper
 		// than keeping them exact through every rank-one update.
-		st.gradValid = false
+		st.ts.gradValid = false
 	}
 	if r.cfg.Continuous == ContinuousAdam {
 		if _, err := st.SparseCoreStep(groups, true); err != nil {

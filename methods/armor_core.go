@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Group names one N:M group of the core: row Row and input columns
@@ -25,7 +26,7 @@ func (st *ARMORState) TileCount() (rowBlocks, colBlocks int) {
 
 // TileOf returns the tile (row block, column block) holding group g.
 func (st *ARMORState) TileOf(g Group) (int, int) {
-	return st.A.blockOf(g.Row), st.B.blockOf(g.Col)
+	return st.ts.tileOf(g)
 }
 
 // SparseCoreStep updates the support and values of the given groups, each
@@ -48,15 +49,21 @@ func (st *ARMORState) TileOf(g Group) (int, int) {
 // increases the loss even by rounding. It returns how many groups changed
 // support.
 func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int, err error) {
-	p := st.Pattern
-	_, nc := st.TileCount()
+	return st.ts.sparseCoreStep(groups, monotone)
+}
+
+// sparseCoreStep is SparseCoreStep on a tile set of either precision; the
+// per-group algebra is float64 whatever the storage type.
+func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone bool) (changed int, err error) {
+	p := ts.p
+	nc := len(ts.lb.sizes)
 	byTile := map[int][]int{}
 	var tiles []int
 	for k, g := range groups {
-		if g.Row < 0 || g.Row >= st.dOut || g.Col < 0 || g.Col+p.M > st.dIn || g.Col%p.M != 0 {
-			return 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, st.dOut, st.dIn, p.M)
+		if g.Row < 0 || g.Row >= ts.dOut || g.Col < 0 || g.Col+p.M > ts.dIn || g.Col%p.M != 0 {
+			return 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, ts.dOut, ts.dIn, p.M)
 		}
-		i, j := st.TileOf(g)
+		i, j := ts.tileOf(g)
 		t := i*nc + j
 		if _, ok := byTile[t]; !ok {
 			tiles = append(tiles, t)
@@ -65,17 +72,11 @@ func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int
 	}
 	supports := p.Supports()
 	flags := make([]bool, len(groups))
-	maxB := 0
-	for _, s := range st.A.Sizes {
-		maxB = max(maxB, s)
-	}
-	for _, s := range st.B.Sizes {
-		maxB = max(maxB, s)
-	}
-	parallelFor(len(tiles), st.threads, func(k int) {
+	maxB := max(slices.Max(ts.la.sizes), slices.Max(ts.lb.sizes))
+	parallelFor(len(tiles), ts.threads, func(k int) {
 		sc := newGroupScratch(p, maxB)
 		for _, idx := range byTile[tiles[k]] {
-			flags[idx] = st.updateGroup(groups[idx], supports, monotone, sc)
+			flags[idx] = ts.updateGroup(groups[idx], supports, monotone, sc)
 		}
 	})
 	for _, f := range flags {
@@ -87,65 +88,74 @@ func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int
 }
 
 // updateGroup solves one group (see SparseCoreStep) and updates V, the mask,
-// S, S·B and E. It touches only the group's tile. It reports whether the
-// support changed.
-func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool, sc *groupScratch) bool {
-	p := st.Pattern
+// S, S·B and E (and the gradients when they are current). It touches only the
+// group's tile. It reports whether the support changed.
+func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone bool, sc *groupScratch) bool {
+	p := ts.p
 	M := p.M
-	i, j := st.TileOf(g)
-	r0, rs := st.A.Starts[i], st.A.Sizes[i]
-	c0, cs := st.B.Starts[j], st.B.Sizes[j]
+	i, j := ts.tileOf(g)
+	r0, rs := ts.la.starts[i], ts.la.sizes[i]
+	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 	rho, k0 := g.Row-r0, g.Col-c0
-	Ai, Bj := st.A.Blocks[i], st.B.Blocks[j]
+	Ai, Bj := ts.A[i], ts.B[j]
+	stride := ts.dIn
 
 	a := sc.a[:rs]
 	aa := 0.0
 	for u := 0; u < rs; u++ {
-		a[u] = Ai[u*rs+rho]
+		a[u] = float64(Ai[u*rs+rho])
 		aa += a[u] * a[u]
 	}
 	// B̃: M × cs, B_j's rows k0..k0+M−1 with columns scaled by sqrt(h).
 	bt := sc.bt[:M*cs]
+	sqrtH := ts.sqrtH[c0 : c0+cs]
 	for q := 0; q < M; q++ {
 		row := Bj[(k0+q)*cs : (k0+q+1)*cs]
+		btq := bt[q*cs : (q+1)*cs]
 		for v, b := range row {
-			bt[q*cs+v] = b * st.sqrtH[c0+v]
+			btq[v] = float64(b) * sqrtH[v]
 		}
 	}
 	// y = E_tile(weighted)ᵀ·a.
 	y := clear0(sc.y[:cs])
-	e := st.E.RawMatrix()
 	for u := 0; u < rs; u++ {
-		if a[u] == 0 {
+		au := a[u]
+		if au == 0 {
 			continue
 		}
-		row := e.Data[(r0+u)*e.Stride+c0 : (r0+u)*e.Stride+c0+cs]
+		row := ts.E[(r0+u)*stride+c0 : (r0+u)*stride+c0+cs]
 		for v, ev := range row {
-			y[v] += ev * a[u]
+			y[v] += float64(ev) * au
 		}
 	}
 	for v := range y {
-		y[v] *= st.sqrtH[c0+v]
+		y[v] *= sqrtH[v]
 	}
 	// Gram matrix B̃·B̃ᵀ (M × M) and the group's current values.
 	gram := sc.gram[:M*M]
 	for q := 0; q < M; q++ {
 		for r := q; r < M; r++ {
 			s := 0.0
-			for v := 0; v < cs; v++ {
-				s += bt[q*cs+v] * bt[r*cs+v]
+			bq, br := bt[q*cs:(q+1)*cs], bt[r*cs:(r+1)*cs]
+			for v := range bq {
+				s += bq[v] * br[v]
 			}
 			gram[q*M+r], gram[r*M+q] = s, s
 		}
 	}
-	sRow := st.S.RawMatrix().Data[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M]
-	old := append(sc.old[:0], sRow...)
+	off := g.Row*stride + g.Col
+	sRow := ts.S[off : off+M]
+	old := sc.old[:M]
+	for q, x := range sRow {
+		old[q] = float64(x)
+	}
 	// f = B̃·Rᵀ·a = B̃·y − ‖a‖²·(B̃B̃ᵀ)·s_old.
 	f := sc.f[:M]
 	for q := 0; q < M; q++ {
 		s := 0.0
-		for v := 0; v < cs; v++ {
-			s += bt[q*cs+v] * y[v]
+		bq := bt[q*cs : (q+1)*cs]
+		for v := range bq {
+			s += bq[v] * y[v]
 		}
 		gs := 0.0
 		for r := 0; r < M; r++ {
@@ -192,104 +202,108 @@ func (st *ARMORState) updateGroup(g Group, supports [][]int, monotone bool, sc *
 		}
 	}
 	changed := false
-	keep := st.Mask.Keep[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M]
+	keep := ts.keep[off : off+M]
 	inP := sc.inP[:M]
 	clear(inP)
 	for _, pq := range bestP {
 		inP[pq] = true
 	}
-	vRow := st.V.RawMatrix().Data[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M]
+	vRow := ts.V[off : off+M]
 	delta := sc.delta[:M]
 	for q := 0; q < M; q++ {
 		if keep[q] != inP[q] {
 			changed = true
 		}
 		keep[q] = inP[q]
+		nv := T(nw[q])
 		if inP[q] {
-			vRow[q] = nw[q]
+			vRow[q] = nv
 		}
-		delta[q] = nw[q] - old[q]
-		sRow[q] = nw[q]
+		delta[q] = float64(nv) - old[q]
+		sRow[q] = nv
 	}
 	// Rank-one updates: SB row ρ += Δsᵀ·B_j[k0:k0+M, :], E_tile += a·(that).
 	dsb := clear0(sc.dsb[:cs])
 	for q := 0; q < M; q++ {
-		if delta[q] == 0 {
+		dq := delta[q]
+		if dq == 0 {
 			continue
 		}
 		row := Bj[(k0+q)*cs : (k0+q+1)*cs]
 		for v, b := range row {
-			dsb[v] += delta[q] * b
+			dsb[v] += dq * float64(b)
 		}
 	}
-	sb := st.SB.RawMatrix()
-	sbRow := sb.Data[g.Row*sb.Stride+c0 : g.Row*sb.Stride+c0+cs]
+	sbRow := ts.SB[g.Row*stride+c0 : g.Row*stride+c0+cs]
 	for v, d := range dsb {
-		sbRow[v] += d
+		sbRow[v] += T(d)
 	}
 	for u := 0; u < rs; u++ {
-		if a[u] == 0 {
+		au := a[u]
+		if au == 0 {
 			continue
 		}
-		row := e.Data[(r0+u)*e.Stride+c0 : (r0+u)*e.Stride+c0+cs]
-		for v, d := range dsb {
-			row[v] += a[u] * d
+		row := ts.E[(r0+u)*stride+c0 : (r0+u)*stride+c0+cs]
+		for v, d := range dsb[:len(row)] {
+			row[v] += T(au * d)
 		}
 	}
-	if st.gradValid {
-		st.updateGradTile(i, j, a, dsb, sc)
+	if ts.gradValid {
+		ts.updateGradTile(i, j, a, dsb, sc)
 	}
 	return changed
 }
 
-// updateGradTile keeps G, T = AᵀG and GS = T·Bᵀ exact after the rank-one
+// updateGradTile keeps G, Tg = AᵀG and GS = Tg·Bᵀ exact after the rank-one
 // change a·dsbᵀ of tile (i, j) of E:
 //
-//	ΔG = c·a·(dsb⊙h)ᵀ,  ΔT = c·(A_iᵀa)·(dsb⊙h)ᵀ,  ΔGS = c·(A_iᵀa)·(B_j·(dsb⊙h))ᵀ
+//	ΔG = c·a·(dsb⊙h)ᵀ,  ΔTg = c·(A_iᵀa)·(dsb⊙h)ᵀ,  ΔGS = c·(A_iᵀa)·(B_j·(dsb⊙h))ᵀ
 //
 // with c = 2/denom: O(b²) work instead of two tile products.
-func (st *ARMORState) updateGradTile(i, j int, a, dsb []float64, sc *groupScratch) {
-	r0, rs := st.A.Starts[i], st.A.Sizes[i]
-	c0, cs := st.B.Starts[j], st.B.Sizes[j]
-	Ai, Bj := st.A.Blocks[i], st.B.Blocks[j]
-	c := 2 / st.denom
+func (ts *tileSet[T]) updateGradTile(i, j int, a, dsb []float64, sc *groupScratch) {
+	r0, rs := ts.la.starts[i], ts.la.sizes[i]
+	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+	Ai, Bj := ts.A[i], ts.B[j]
+	stride := ts.dIn
+	c := 2 / ts.denom
 	dh := sc.dh[:cs]
+	h := ts.h[c0 : c0+cs]
 	for v, d := range dsb {
-		dh[v] = c * d * st.h[c0+v]
+		dh[v] = c * d * h[v]
 	}
 	ata := clear0(sc.ata[:rs]) // A_iᵀ·a
 	for u := 0; u < rs; u++ {
-		if a[u] == 0 {
+		au := a[u]
+		if au == 0 {
 			continue
 		}
 		row := Ai[u*rs : (u+1)*rs]
 		for w, x := range row {
-			ata[w] += x * a[u]
+			ata[w] += float64(x) * au
 		}
 	}
 	bdh := sc.bdh[:cs] // B_j·(dsb⊙h)·c
 	for u := 0; u < cs; u++ {
 		s := 0.0
 		for v, x := range Bj[u*cs : (u+1)*cs] {
-			s += x * dh[v]
+			s += float64(x) * dh[v]
 		}
 		bdh[u] = s
 	}
-	g, t, gs := st.G.RawMatrix(), st.T.RawMatrix(), st.GS.RawMatrix()
 	for u := 0; u < rs; u++ {
-		off := (r0+u)*g.Stride + c0
-		if a[u] != 0 {
-			row := g.Data[off : off+cs]
-			for v, d := range dh {
-				row[v] += a[u] * d
+		off := (r0+u)*stride + c0
+		if au := a[u]; au != 0 {
+			row := ts.G[off : off+cs]
+			for v, d := range dh[:len(row)] {
+				row[v] += T(au * d)
 			}
 		}
-		if ata[u] != 0 {
-			trow := t.Data[off : off+cs]
-			srow := gs.Data[off : off+cs]
-			for v := 0; v < cs; v++ {
-				trow[v] += ata[u] * dh[v]
-				srow[v] += ata[u] * bdh[v]
+		if tu := ata[u]; tu != 0 {
+			trow := ts.Tg[off : off+cs]
+			srow := ts.GS[off : off+cs]
+			for v := range trow {
+				trow[v] += T(tu * dh[v])
+				srow[v] += T(tu * bdh[v])
 			}
 		}
 	}
@@ -306,7 +320,7 @@ func newGroupScratch(p Pattern, maxB int) *groupScratch {
 	M, N := p.M, p.N
 	return &groupScratch{
 		a: make([]float64, maxB), bt: make([]float64, M*maxB), y: make([]float64, maxB),
-		gram: make([]float64, M*M), old: make([]float64, 0, M), f: make([]float64, M),
+		gram: make([]float64, M*M), old: make([]float64, M), f: make([]float64, M),
 		x: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
 		bestX: make([]float64, 0, N), nw: make([]float64, M), delta: make([]float64, M),
 		dsb: make([]float64, maxB), dh: make([]float64, maxB), ata: make([]float64, maxB),

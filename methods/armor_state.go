@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
@@ -45,9 +44,24 @@ type ARMORState struct {
 	E  *mat.Dense // A·S·B − W̄
 
 	// Gradient state (allocated on first use, see refreshGrad): G = ∂L/∂Ŵn,
-	// T = AᵀG, GS = ∂L/∂S. gradValid reports that they match E.
-	G, T, GS  *mat.Dense
-	gradValid bool
+	// T = AᵀG, GS = ∂L/∂S; ts.gradValid reports that they match E.
+	G, T, GS *mat.Dense
+
+	// ts is the float64 tile set the kernels run on; it shares every array
+	// above (bind).
+	ts *tileSet[float64]
+}
+
+// bind (re)creates the tile set over the state's arrays.
+func (st *ARMORState) bind() {
+	st.ts = &tileSet[float64]{
+		p: st.Pattern, dOut: st.dOut, dIn: st.dIn,
+		la: blockLayout{st.A.Sizes, st.A.Starts}, lb: blockLayout{st.B.Sizes, st.B.Starts},
+		A: st.A.Blocks, B: st.B.Blocks,
+		V: st.V.RawMatrix().Data, S: st.S.RawMatrix().Data, SB: st.SB.RawMatrix().Data,
+		E: st.E.RawMatrix().Data, wbar: st.wbar.RawMatrix().Data, keep: st.Mask.Keep,
+		h: st.h, sqrtH: st.sqrtH, denom: st.denom, threads: st.threads,
+	}
 }
 
 // NewARMORState starts ARMOR at NoWag-P: A = I, B = I, V = W̄ and M the NoWag-P
@@ -88,6 +102,10 @@ func NewARMORState(norm *Normalization, hdiag []float64, p Pattern, blockSize, t
 	for j, v := range hdiag {
 		st.sqrtH[j] = math.Sqrt(v)
 	}
+	if st.wbar.RawMatrix().Stride != dIn {
+		st.wbar = mat.DenseCopyOf(st.wbar)
+	}
+	st.bind()
 	st.Refresh()
 	return st, nil
 }
@@ -128,43 +146,11 @@ func sameBlocks(name string, want, got *BlockDiag) error {
 }
 
 // Refresh recomputes S = V⊙M, S·B and the residual E from scratch.
-func (st *ARMORState) Refresh() {
-	s, v := st.S.RawMatrix().Data, st.V.RawMatrix().Data
-	for k, keep := range st.Mask.Keep {
-		if keep {
-			s[k] = v[k]
-		} else {
-			s[k] = 0
-		}
-	}
-	st.forward()
-	st.gradValid = false
-}
+func (st *ARMORState) Refresh() { st.ts.refresh() }
 
 // Loss is the proxy loss of the current factorization,
 // Σ_ij h_j E_ij² / Σ_ij h_j W̄_ij².
-func (st *ARMORState) Loss() float64 {
-	return st.weightedSq(st.E) / st.denom
-}
-
-func (st *ARMORState) weightedSq(m *mat.Dense) float64 {
-	raw := m.RawMatrix()
-	// Per-row partial sums, then a fixed-order total: deterministic and
-	// accurate enough (float64 throughout).
-	rows := make([]float64, raw.Rows)
-	parallelFor(raw.Rows, st.threads, func(i int) {
-		s := 0.0
-		for j, e := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
-			s += st.h[j] * e * e
-		}
-		rows[i] = s
-	})
-	t := 0.0
-	for _, s := range rows {
-		t += s
-	}
-	return t
-}
+func (st *ARMORState) Loss() float64 { return st.ts.loss() }
 
 // Normalized returns Ŵn = A·S·B as a dense matrix (E + W̄).
 func (st *ARMORState) Normalized() *mat.Dense {
@@ -183,7 +169,8 @@ func (st *ARMORState) Clone() *ARMORState {
 	c.V = mat.DenseCopyOf(st.V)
 	c.Mask = &Mask{Rows: st.Mask.Rows, Cols: st.Mask.Cols, Keep: append([]bool(nil), st.Mask.Keep...)}
 	c.S, c.SB, c.E = mat.DenseCopyOf(st.S), mat.DenseCopyOf(st.SB), mat.DenseCopyOf(st.E)
-	c.G, c.T, c.GS, c.gradValid = nil, nil, nil, false
+	c.G, c.T, c.GS = nil, nil, nil
+	c.bind()
 	return &c
 }
 
@@ -199,72 +186,29 @@ func blockView(bd *BlockDiag, k int) blas64.General {
 	return blas64.General{Rows: s, Cols: s, Stride: s, Data: bd.Blocks[k]}
 }
 
-// forward computes SB_ij = S_ij·B_j and E_ij = A_i·SB_ij − W̄_ij for all tiles.
-// The tile products are batched into panels: S·B is one (d_out × b)·(b × b)
-// product per column block, A·(SB) one (b × b)·(b × d_in) product per row
-// block, which BLAS runs far faster than b³-sized tiles.
-func (st *ARMORState) forward() {
-	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
-		c0, cs := st.B.Starts[j], st.B.Sizes[j]
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, view(st.S, 0, st.dOut, c0, cs), blockView(st.B, j), 0, view(st.SB, 0, st.dOut, c0, cs))
-	})
-	wbar := st.wbar.RawMatrix().Data
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
-		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		e := view(st.E, r0, rs, 0, st.dIn)
-		copy(e.Data[:rs*st.dIn], wbar[r0*st.dIn:(r0+rs)*st.dIn])
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.SB, r0, rs, 0, st.dIn), -1, e)
-	})
-}
-
-// refreshGrad recomputes, from the residual E, the gradient with respect to
-// the dense product G = ∂L/∂Ŵn = 2·E·diag(h)/denom, its image T = AᵀG (block
-// rows) and the core gradient GS = ∂L/∂S = T·Bᵀ (pruned entries included).
-// The sparse-core step keeps all three exact through rank-one updates until
-// the next Refresh.
+// refreshGrad recomputes G, T = AᵀG and GS = ∂L/∂S from the residual E (see
+// tileSet.refreshGrad).
 func (st *ARMORState) refreshGrad() {
+	st.ts.refreshGrad()
 	if st.G == nil {
-		st.G = mat.NewDense(st.dOut, st.dIn, nil)
-		st.T = mat.NewDense(st.dOut, st.dIn, nil)
-		st.GS = mat.NewDense(st.dOut, st.dIn, nil)
+		st.G = mat.NewDense(st.dOut, st.dIn, st.ts.G)
+		st.T = mat.NewDense(st.dOut, st.dIn, st.ts.Tg)
+		st.GS = mat.NewDense(st.dOut, st.dIn, st.ts.GS)
 	}
-	g, e := st.G.RawMatrix(), st.E.RawMatrix()
-	scale := 2 / st.denom
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
-		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		for r := r0; r < r0+rs; r++ {
-			gr, er := g.Data[r*g.Stride:r*g.Stride+st.dIn], e.Data[r*e.Stride:r*e.Stride+st.dIn]
-			for j, v := range er {
-				gr[j] = scale * st.h[j] * v
-			}
-		}
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, blockView(st.A, i), view(st.G, r0, rs, 0, st.dIn), 0, view(st.T, r0, rs, 0, st.dIn))
-	})
-	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
-		c0, cs := st.B.Starts[j], st.B.Sizes[j]
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.T, 0, st.dOut, c0, cs), blockView(st.B, j), 0, view(st.GS, 0, st.dOut, c0, cs))
-	})
-	st.gradValid = true
 }
 
-// blockGrads computes, from the current G and T (refreshGrad), the gradients
-// with respect to the diagonal blocks of A and B, for the non-nil outputs:
-//
-//	gA_i = G[i,:]·SB[i,:]ᵀ      gB_j = S[:, j]ᵀ·T[:, j]
+// blockGrads computes the gradients with respect to A's and B's diagonal
+// blocks for the non-nil outputs (see tileSet.blockGrads).
 func (st *ARMORState) blockGrads(gA, gB *BlockDiag) {
-	if !st.gradValid {
+	if !st.ts.gradValid {
 		st.refreshGrad()
 	}
+	var a, b [][]float64
 	if gA != nil {
-		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
-			r0, rs := st.A.Starts[i], st.A.Sizes[i]
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.G, r0, rs, 0, st.dIn), view(st.SB, r0, rs, 0, st.dIn), 0, blockView(gA, i))
-		})
+		a = gA.Blocks
 	}
 	if gB != nil {
-		parallelFor(len(st.B.Sizes), st.threads, func(j int) {
-			c0, cs := st.B.Starts[j], st.B.Sizes[j]
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, view(st.S, 0, st.dOut, c0, cs), view(st.T, 0, st.dOut, c0, cs), 0, blockView(gB, j))
-		})
+		b = gB.Blocks
 	}
+	st.ts.blockGrads(a, b)
 }

@@ -1,0 +1,223 @@
+package methods
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// float is the storage type of ARMOR's tile kernels. float64 is the default
+// and the only type of the theory variants; float32 (ARMORConfig.Precision)
+// halves the memory traffic and runs the tile products on sgemm, about twice
+// dgemm's rate. Whatever the storage type, sums that decide something — the
+// loss, the selection weights, each group's least-squares solve — accumulate
+// in float64.
+type float interface{ float32 | float64 }
+
+// gmat is a row-major view of rows × cols entries with the given row stride.
+type gmat[T float] struct {
+	rows, cols, stride int
+	data               []T
+}
+
+// gemm computes c = alpha·op(a)·op(b) + beta·c with blas64 or blas32.
+func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[T]) {
+	switch ad := any(a.data).(type) {
+	case []float64:
+		g := func(m gmat[T]) blas64.General {
+			return blas64.General{Rows: m.rows, Cols: m.cols, Stride: m.stride, Data: any(m.data).([]float64)}
+		}
+		blas64.Gemm(tA, tB, float64(alpha), blas64.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, g(b), float64(beta), g(c))
+	case []float32:
+		g := func(m gmat[T]) blas32.General {
+			return blas32.General{Rows: m.rows, Cols: m.cols, Stride: m.stride, Data: any(m.data).([]float32)}
+		}
+		blas32.Gemm(tA, tB, float32(alpha), blas32.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, g(b), float32(beta), g(c))
+	}
+}
+
+// blockLayout is how a dimension splits into the diagonal blocks of A or B.
+type blockLayout struct{ sizes, starts []int }
+
+// blockOf returns the index of the block holding row/column idx.
+func (l blockLayout) blockOf(idx int) int {
+	for k := len(l.starts) - 1; k >= 0; k-- {
+		if idx >= l.starts[k] {
+			return k
+		}
+	}
+	return 0
+}
+
+// tileSet is the working set of ARMOR's factorization Ŵn = A·(V⊙M)·B in
+// normalized space, in storage type T: the diagonal blocks of A and B, the
+// core values V, the mask, S = V⊙M, S·B (tile-wise S_ij·B_j), the residual
+// E = A·S·B − W̄ and, once refreshGrad has run, the gradients G = ∂L/∂Ŵn,
+// Tg = AᵀG and GS = ∂L/∂S. All d_out × d_in arrays are row-major with stride
+// d_in.
+//
+// Tile (i, j) of Ŵn is A_i·S_ij·B_j, so every kernel splits into panels: a
+// product per column block (d_out × b times b × b) or per row block (b × b
+// times b × d_in), run in parallel over blocks. Each goroutine owns whole
+// blocks and sums in a fixed order, so results are bitwise identical
+// whatever the number of threads.
+type tileSet[T float] struct {
+	p         Pattern
+	dOut, dIn int
+	la, lb    blockLayout
+	A, B      [][]T // diagonal blocks, row-major
+
+	V, S, SB, E, wbar []T
+	keep              []bool
+	G, Tg, GS         []T // nil until refreshGrad
+	gradValid         bool
+
+	h, sqrtH []float64 // Hessian diagonal and its square roots
+	hT       []T       // h in storage type, for the gradient
+	denom    float64
+	threads  int
+}
+
+// sub returns the (r0, c0) sub-block of a d_out × d_in array m.
+func (ts *tileSet[T]) sub(m []T, r0, rs, c0, cs int) gmat[T] {
+	return gmat[T]{rows: rs, cols: cs, stride: ts.dIn, data: m[r0*ts.dIn+c0:]}
+}
+
+// blk returns diagonal block k of blocks as a matrix.
+func blk[T float](blocks [][]T, k int, l blockLayout) gmat[T] {
+	s := l.sizes[k]
+	return gmat[T]{rows: s, cols: s, stride: s, data: blocks[k]}
+}
+
+// tileOf returns the tile (row block, column block) holding group g.
+func (ts *tileSet[T]) tileOf(g Group) (int, int) {
+	return ts.la.blockOf(g.Row), ts.lb.blockOf(g.Col)
+}
+
+// refresh recomputes S = V⊙M, S·B and E from scratch and marks the
+// gradients stale.
+func (ts *tileSet[T]) refresh() {
+	parallelFor(ts.dOut, ts.threads, func(i int) {
+		lo, hi := i*ts.dIn, (i+1)*ts.dIn
+		s, v, keep := ts.S[lo:hi], ts.V[lo:hi], ts.keep[lo:hi]
+		for k := range s {
+			if keep[k] {
+				s[k] = v[k]
+			} else {
+				s[k] = 0
+			}
+		}
+	})
+	ts.forward()
+	ts.gradValid = false
+}
+
+// forward computes SB_ij = S_ij·B_j and E_ij = A_i·SB_ij − W̄_ij for all
+// tiles: one (d_out × b)·(b × b) product per column block, then one
+// (b × b)·(b × d_in) product per row block, which BLAS runs far faster than
+// b³-sized tiles.
+func (ts *tileSet[T]) forward() {
+	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+		gemm(blas.NoTrans, blas.NoTrans, 1, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.SB, 0, ts.dOut, c0, cs))
+	})
+	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+		r0, rs := ts.la.starts[i], ts.la.sizes[i]
+		copy(ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn])
+		gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), -1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
+	})
+}
+
+// loss is the proxy loss Σ_ij h_j E_ij² / Σ_ij h_j W̄_ij², accumulated in
+// float64: per-row partial sums, then a fixed-order total.
+func (ts *tileSet[T]) loss() float64 {
+	rows := make([]float64, ts.dOut)
+	parallelFor(ts.dOut, ts.threads, func(i int) {
+		s := 0.0
+		for j, e := range ts.E[i*ts.dIn : (i+1)*ts.dIn] {
+			x := float64(e)
+			s += ts.h[j] * x * x
+		}
+		rows[i] = s
+	})
+	t := 0.0
+	for _, s := range rows {
+		t += s
+	}
+	return t / ts.denom
+}
+
+// refreshGrad recomputes, from the residual E, G = ∂L/∂Ŵn = 2·E·diag(h)/denom,
+// its image Tg = AᵀG (block rows) and the core gradient GS = ∂L/∂S = Tg·Bᵀ
+// (pruned entries included). The sparse-core step keeps all three exact
+// through rank-one updates until the next refresh.
+func (ts *tileSet[T]) refreshGrad() {
+	if ts.G == nil {
+		n := ts.dOut * ts.dIn
+		ts.G, ts.Tg, ts.GS = make([]T, n), make([]T, n), make([]T, n)
+	}
+	if ts.hT == nil {
+		ts.hT = make([]T, ts.dIn)
+	}
+	scale := 2 / ts.denom
+	for j, v := range ts.h {
+		ts.hT[j] = T(scale * v)
+	}
+	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+		r0, rs := ts.la.starts[i], ts.la.sizes[i]
+		for r := r0; r < r0+rs; r++ {
+			gr, er := ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.E[r*ts.dIn:(r+1)*ts.dIn]
+			hs := ts.hT[:len(er)]
+			for j, v := range er {
+				gr[j] = hs[j] * v
+			}
+		}
+		gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
+	})
+	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+		gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
+	})
+	ts.gradValid = true
+}
+
+// blockGrads computes, from the current gradients (refreshGrad when stale),
+// the gradients with respect to the diagonal blocks of A and B, for the
+// non-nil outputs:
+//
+//	gA_i = G[i,:]·SB[i,:]ᵀ      gB_j = S[:, j]ᵀ·Tg[:, j]
+func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
+	if !ts.gradValid {
+		ts.refreshGrad()
+	}
+	if gA != nil {
+		parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+			r0, rs := ts.la.starts[i], ts.la.sizes[i]
+			gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.SB, r0, rs, 0, ts.dIn), 0, blk(gA, i, ts.la))
+		})
+	}
+	if gB != nil {
+		parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+			c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+			gemm(blas.Trans, blas.NoTrans, 1, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), 0, blk(gB, j, ts.lb))
+		})
+	}
+}
+
+// newBlocks returns zeroed blocks shaped like layout l.
+func newBlocks[T float](l blockLayout) [][]T {
+	out := make([][]T, len(l.sizes))
+	for k, s := range l.sizes {
+		out[k] = make([]T, s*s)
+	}
+	return out
+}
+
+// convertSlice returns src converted element-wise to type T.
+func convertSlice[T, S float](src []S) []T {
+	out := make([]T, len(src))
+	for k, v := range src {
+		out[k] = T(v)
+	}
+	return out
+}
