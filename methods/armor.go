@@ -97,7 +97,24 @@ type ARMORConfig struct {
 	// Threads bounds the goroutines of the tile kernels (≤ 0: all cores).
 	// Results do not depend on it.
 	Threads int
+	// Precision is the storage type of the Adam variant's working set:
+	// "float64" (the default) or "float32", which halves memory and runs the
+	// tile products on sgemm (the authors' code is float32). Losses, the
+	// selection weights and each group's solve accumulate in float64 either
+	// way, and the returned factors are re-evaluated in float64. The theory
+	// variants (gd, exact) are float64 only: their monotonicity guarantee is
+	// checked at rounding level.
+	Precision Precision
 }
+
+// Precision is the storage type of ARMOR's working set.
+type Precision string
+
+// The storage types.
+const (
+	Float64 Precision = "float64"
+	Float32 Precision = "float32"
+)
 
 // DefaultARMORConfig returns the released code's defaults: b = 32, 3000
 // iterations, Adam(1e-4, 0.9, 0.999, 1e-8), gradient-sampled groups,
@@ -109,6 +126,7 @@ func DefaultARMORConfig() ARMORConfig {
 		LR:         1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 		Select: SelectGradient, GroupsPerTile: 1,
 		Patience: 100, RTol: 1e-6, ATol: 1e-8,
+		Precision: Float64,
 	}
 }
 
@@ -142,6 +160,15 @@ func (c ARMORConfig) Validate(p Pattern) error {
 	default:
 		return fmt.Errorf("armor group selection %q: want gradient, greedy or random", c.Select)
 	}
+	switch c.Precision {
+	case "", Float64:
+	case Float32:
+		if c.Continuous != ContinuousAdam {
+			return fmt.Errorf("armor precision float32 is available for the adam continuous update only, not %q (the theory variants need float64)", c.Continuous)
+		}
+	default:
+		return fmt.Errorf("armor precision %q: want float64 or float32", c.Precision)
+	}
 	return nil
 }
 
@@ -158,18 +185,27 @@ func (a *ARMOR) Prune(l *Layer) (*Result, error) {
 		return nil, err
 	}
 	norm := Normalize(l.W)
-	st, err := NewARMORState(norm, l.Stats.Hdiag, p, cfg.BlockSize, cfg.Threads)
-	if err != nil {
-		return nil, err
-	}
-	run := newARMORRun(st, cfg)
-	if err := run.Run(); err != nil {
-		return nil, err
+	var st *ARMORState
+	var rec *runRecord
+	var err error
+	if cfg.Precision == Float32 {
+		if st, rec, err = runARMOR32(norm, l.Stats.Hdiag, p, cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		if st, err = NewARMORState(norm, l.Stats.Hdiag, p, cfg.BlockSize, cfg.Threads); err != nil {
+			return nil, err
+		}
+		run := newARMORRun(st, cfg)
+		if err := run.Run(); err != nil {
+			return nil, err
+		}
+		rec = &run.runRecord
 	}
 	res := &Result{
 		Method: a.Name(), Pattern: p, Mask: st.Mask,
-		Core: st.Core(), History: run.History, Elapsed: run.Elapsed, Iterations: run.Iterations,
-		BlockSize: cfg.BlockSize, StoppedEarly: run.StoppedEarly,
+		Core: st.Core(), History: rec.History, Elapsed: rec.Elapsed, Iterations: rec.Iterations,
+		BlockSize: cfg.BlockSize, StoppedEarly: rec.StoppedEarly,
 	}
 	res.A, res.B, res.What = foldARMOR(norm, st)
 	return finish(l, norm, res)
@@ -194,91 +230,57 @@ func foldARMOR(norm *Normalization, st *ARMORState) (A, B, What *mat.Dense) {
 	return A, B, norm.FromNormalized(st.Normalized())
 }
 
-// armorRun is one block-coordinate-descent run over a state.
-type armorRun struct {
-	st  *ARMORState
-	cfg ARMORConfig
-	rng *rand.Rand
-
-	// History is the loss after each iteration (History[0] = starting loss);
-	// Elapsed the wall-clock seconds since the run started at each entry.
+// runRecord is what a run reports: the loss after each iteration
+// (History[0] = starting loss), the wall-clock seconds since the start at each
+// entry, the iterations done and whether early stopping ended the run.
+type runRecord struct {
 	History      []float64
 	Elapsed      []float64
 	Iterations   int
 	StoppedEarly bool
-
-	best         *armorSnapshot
-	gA, gB       *BlockDiag
-	adamA, adamB adamBlocks
-	coreV        *mat.Dense // saveCore's copy of V
-	coreKeep     []bool     // and of the mask
-	mV, vV       []float64
-	step         int
 }
 
-// armorSnapshot is the part of a state that determines it: the rest (S, S·B,
-// E) is rebuilt by Refresh on restore.
-type armorSnapshot struct {
-	loss float64
-	A, B *BlockDiag
-	V    *mat.Dense
-	keep []bool
+// descentRun is one ARMOR run as the descent loop sees it.
+type descentRun interface {
+	// currentLoss is the loss of the current state.
+	currentLoss() float64
+	// iteration performs one iteration and returns the loss after it.
+	iteration() (float64, error)
+	// save records the current state, of the given loss, as the best one;
+	// restoreBest returns to it, and bestLoss reports its loss.
+	save(loss float64)
+	restoreBest()
+	bestLoss() float64
 }
 
-func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
-	r := &armorRun{st: st, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x41524d4f52))}
-	r.gA, r.gB = st.A.Clone(), st.B.Clone()
-	if cfg.Continuous == ContinuousAdam {
-		r.adamA, r.adamB = newAdamBlocks(st.A), newAdamBlocks(st.B)
-		r.mV, r.vV = make([]float64, st.dOut*st.dIn), make([]float64, st.dOut*st.dIn)
-	}
-	return r
-}
-
-// save records the current state as the best one.
-func (r *armorRun) save(loss float64) {
-	st := r.st
-	if r.best == nil {
-		r.best = &armorSnapshot{A: st.A.Clone(), B: st.B.Clone(), V: mat.DenseCopyOf(st.V), keep: append([]bool(nil), st.Mask.Keep...)}
-	} else {
-		r.best.A.CopyFrom(st.A)
-		r.best.B.CopyFrom(st.B)
-		r.best.V.Copy(st.V)
-		copy(r.best.keep, st.Mask.Keep)
-	}
-	r.best.loss = loss
-}
-
-// Run performs up to cfg.Iters iterations, recording the loss after each, and
-// leaves the state at the lowest loss seen.
-func (r *armorRun) Run() error {
-	st := r.st
-	loss := st.Loss()
+// descend performs up to cfg.Iters iterations of d, recording the loss after
+// each in rec, with cfg's early stopping. With snapshots (the Adam variant,
+// which may raise the loss) it leaves d at the lowest loss seen; the theory
+// variants never raise it, so their final state is their best.
+func descend(d descentRun, cfg ARMORConfig, snapshots bool, rec *runRecord) error {
+	loss := d.currentLoss()
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return errors.New("armor: starting loss is not finite")
 	}
 	start := time.Now()
-	r.History = append(r.History[:0], loss)
-	r.Elapsed = append(r.Elapsed[:0], 0)
-	// The theory variants never increase the loss, so their final state is
-	// their best; only Adam needs snapshots.
-	snapshots := r.cfg.Continuous == ContinuousAdam
+	rec.History = append(rec.History[:0], loss)
+	rec.Elapsed = append(rec.Elapsed[:0], 0)
 	if snapshots {
-		r.save(loss)
+		d.save(loss)
 	}
 	bestLoss, stale := loss, 0
-	for t := 1; t <= r.cfg.Iters; t++ {
+	for t := 1; t <= cfg.Iters; t++ {
 		var err error
-		if loss, err = r.iteration(); err != nil {
+		if loss, err = d.iteration(); err != nil {
 			return err
 		}
-		r.History = append(r.History, loss)
-		r.Elapsed = append(r.Elapsed, time.Since(start).Seconds())
-		r.Iterations = t
+		rec.History = append(rec.History, loss)
+		rec.Elapsed = append(rec.Elapsed, time.Since(start).Seconds())
+		rec.Iterations = t
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return fmt.Errorf("armor: loss became %v at iteration %d (learning rate %g too large?)", loss, t, r.cfg.LR)
+			return fmt.Errorf("armor: loss became %v at iteration %d (learning rate %g too large?)", loss, t, cfg.LR)
 		}
-		if loss < bestLoss-(r.cfg.RTol*bestLoss+r.cfg.ATol) {
+		if loss < bestLoss-(cfg.RTol*bestLoss+cfg.ATol) {
 			stale = 0
 		} else {
 			stale++
@@ -286,39 +288,73 @@ func (r *armorRun) Run() error {
 		if loss < bestLoss {
 			bestLoss = loss
 			if snapshots {
-				r.save(loss)
+				d.save(loss)
 			}
 		}
-		if r.cfg.Patience > 0 && stale >= r.cfg.Patience {
-			r.StoppedEarly = true
+		if cfg.Patience > 0 && stale >= cfg.Patience {
+			rec.StoppedEarly = true
 			break
 		}
 	}
-	if snapshots && r.best.loss < loss {
-		st.A.CopyFrom(r.best.A)
-		st.B.CopyFrom(r.best.B)
-		st.V.Copy(r.best.V)
-		copy(st.Mask.Keep, r.best.keep)
-		st.Refresh()
+	if snapshots && d.bestLoss() < loss {
+		d.restoreBest()
 	}
 	return nil
+}
+
+// armorRun is one block-coordinate-descent run over a float64 state, for
+// every continuous rule.
+type armorRun struct {
+	st  *ARMORState
+	cfg ARMORConfig
+	rng *rand.Rand
+	runRecord
+
+	best     snapshot[float64]
+	gA, gB   *BlockDiag
+	adam     *adamState[float64]
+	coreV    *mat.Dense // saveCore's copy of V
+	coreKeep []bool     // and of the mask
+}
+
+func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
+	r := &armorRun{st: st, cfg: cfg, rng: newARMORRand(cfg)}
+	r.gA, r.gB = st.A.Clone(), st.B.Clone()
+	if cfg.Continuous == ContinuousAdam {
+		r.adam = newAdamState(st.ts)
+		r.adam.gA, r.adam.gB = r.gA.Blocks, r.gB.Blocks
+	}
+	return r
+}
+
+// newARMORRand is the generator of a run's group selection.
+func newARMORRand(cfg ARMORConfig) *rand.Rand {
+	return rand.New(rand.NewPCG(cfg.Seed, 0x41524d4f52))
+}
+
+func (r *armorRun) currentLoss() float64 { return r.st.Loss() }
+func (r *armorRun) save(loss float64)    { r.best.save(r.st.ts, loss) }
+func (r *armorRun) restoreBest()         { r.best.restore(r.st.ts) }
+func (r *armorRun) bestLoss() float64    { return r.best.loss }
+
+// Run performs up to cfg.Iters iterations, recording the loss after each, and
+// leaves the state at the lowest loss seen.
+func (r *armorRun) Run() error {
+	err := descend(r, r.cfg, r.cfg.Continuous == ContinuousAdam, &r.runRecord)
+	r.st.ts.settle() // E exact for the caller
+	return err
 }
 
 // iteration performs one continuous step and one sparse-core step and
 // returns the loss after them.
 func (r *armorRun) iteration() (float64, error) {
 	st := r.st
-	switch r.cfg.Continuous {
-	case ContinuousGD:
-		r.continuousTheoryStep(false)
-	case ContinuousExact:
-		r.continuousTheoryStep(true)
-	default:
-		r.adamStep()
+	if r.cfg.Continuous == ContinuousAdam {
+		return adamIteration(st.ts, r.adam, r.cfg, r.rng)
 	}
-	if r.cfg.GroupsPerTile != 0 && (r.cfg.Continuous == ContinuousAdam || r.cfg.Select != SelectRandom) {
-		// ∂L/∂S at the current point, for the selection and (kept exact
-		// through the sparse-core step) for the next Adam step.
+	r.continuousTheoryStep(r.cfg.Continuous == ContinuousExact)
+	if r.cfg.GroupsPerTile != 0 && r.cfg.Select != SelectRandom {
+		// ∂L/∂S at the current point, for the selection.
 		st.refreshGrad()
 	}
 	groups := r.selectGroups()
@@ -326,12 +362,6 @@ func (r *armorRun) iteration() (float64, error) {
 		// Many groups per tile: recomputing the gradients once is cheaper
 		// than keeping them exact through every rank-one update.
 		st.ts.gradValid = false
-	}
-	if r.cfg.Continuous == ContinuousAdam {
-		if _, err := st.SparseCoreStep(groups, true); err != nil {
-			return 0, err
-		}
-		return st.Loss(), nil
 	}
 	// The theory variants promise a non-increasing loss. Each group update is
 	// already guarded, but when the layer is fitted almost exactly the guard's
@@ -367,129 +397,9 @@ func (r *armorRun) restoreCore() {
 	copy(r.st.Mask.Keep, r.coreKeep)
 }
 
-// adamBlocks holds Adam's moments for a block-diagonal parameter.
-type adamBlocks struct{ m, v [][]float64 }
-
-func newAdamBlocks(bd *BlockDiag) adamBlocks {
-	var a adamBlocks
-	for _, b := range bd.Blocks {
-		a.m = append(a.m, make([]float64, len(b)))
-		a.v = append(a.v, make([]float64, len(b)))
-	}
-	return a
-}
-
-// adamUpdate applies one PyTorch-style Adam update (no weight decay) to
-// x[lo:hi] with gradient g and moments m, v; bc1 and bc2 are the bias
-// corrections 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is
-// given) get zero gradient: their moments decay and they keep moving, as in
-// PyTorch, but they are not part of the core.
-func adamUpdate(x, g, m, v []float64, keep []bool, cfg ARMORConfig, bc1, bc2 float64) {
-	lr1 := cfg.LR / bc1
-	rb2 := 1 / bc2
-	for k := range x {
-		gk := g[k]
-		if keep != nil && !keep[k] {
-			gk = 0
-		}
-		m[k] = cfg.Beta1*m[k] + (1-cfg.Beta1)*gk
-		v[k] = cfg.Beta2*v[k] + (1-cfg.Beta2)*gk*gk
-		x[k] -= lr1 * m[k] / (math.Sqrt(v[k]*rb2) + cfg.Eps)
-	}
-}
-
-// adamStep is the paper's continuous step: gradients at the current point
-// (G, T and ∂L/∂S are current: refreshGrad, then exact rank-one updates), one
-// joint Adam update of A, B and V, then the residual is recomputed.
-func (r *armorRun) adamStep() {
-	st := r.st
-	st.blockGrads(r.gA, r.gB)
-	r.step++
-	bc1 := 1 - math.Pow(r.cfg.Beta1, float64(r.step))
-	bc2 := 1 - math.Pow(r.cfg.Beta2, float64(r.step))
-	for k := range st.A.Blocks {
-		adamUpdate(st.A.Blocks[k], r.gA.Blocks[k], r.adamA.m[k], r.adamA.v[k], nil, r.cfg, bc1, bc2)
-	}
-	for k := range st.B.Blocks {
-		adamUpdate(st.B.Blocks[k], r.gB.Blocks[k], r.adamB.m[k], r.adamB.v[k], nil, r.cfg, bc1, bc2)
-	}
-	v, gs := st.V.RawMatrix().Data, st.GS.RawMatrix().Data
-	parallelFor(st.dOut, st.threads, func(i int) {
-		lo, hi := i*st.dIn, (i+1)*st.dIn
-		adamUpdate(v[lo:hi], gs[lo:hi], r.mV[lo:hi], r.vV[lo:hi], st.Mask.Keep[lo:hi], r.cfg, bc1, bc2)
-	})
-	st.Refresh()
-}
-
-// selectGroups picks the groups of every tile by the configured rule: one
-// (the paper), k distinct ones, or all of them (GroupsPerTile). Random draws
-// are made in tile order on one generator before any parallel work, so the
-// choice does not depend on the number of threads.
-func (r *armorRun) selectGroups() []Group {
-	st := r.st
-	M := st.Pattern.M
-	nr, nc := st.TileCount()
-	perTile := make([]int, nr*nc) // groups per tile
-	drawOff := make([]int, nr*nc+1)
-	for t := range perTile {
-		i, j := t/nc, t%nc
-		n := st.A.Sizes[i] * (st.B.Sizes[j] / M)
-		k := r.cfg.GroupsPerTile
-		if k <= 0 || k > n {
-			k = n
-		}
-		perTile[t] = k
-		drawOff[t+1] = drawOff[t] + k
-	}
-	all := r.cfg.GroupsPerTile == 0
-	var draws []float64
-	if !all && r.cfg.Select != SelectGreedy {
-		draws = make([]float64, drawOff[len(perTile)])
-		for k := range draws {
-			draws[k] = r.rng.Float64()
-		}
-	}
-	var gs []float64
-	if !all && r.cfg.Select != SelectRandom {
-		gs = st.GS.RawMatrix().Data // ∂L/∂S at the current point (refreshGrad)
-	}
-	groups := make([]Group, drawOff[len(perTile)])
-	parallelFor(nr*nc, st.threads, func(t int) {
-		i, j := t/nc, t%nc
-		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		c0, cs := st.B.Starts[j], st.B.Sizes[j]
-		perRow := cs / M
-		n := rs * perRow
-		out := groups[drawOff[t]:drawOff[t+1]]
-		at := func(k int) Group { return Group{Row: r0 + k/perRow, Col: c0 + (k%perRow)*M} }
-		if all {
-			for k := range out {
-				out[k] = at(k)
-			}
-			return
-		}
-		var w []float64
-		if gs != nil {
-			w = make([]float64, n)
-			for k := range w {
-				g := at(k)
-				s := 0.0
-				for _, x := range gs[g.Row*st.dIn+g.Col : g.Row*st.dIn+g.Col+M] {
-					s += math.Abs(x)
-				}
-				w[k] = s
-			}
-		}
-		var u []float64
-		if draws != nil {
-			u = draws[drawOff[t]:drawOff[t+1]]
-		}
-		for q, k := range pickGroups(r.cfg.Select, w, u, n, len(out)) {
-			out[q] = at(k)
-		}
-	})
-	return groups
-}
+// selectGroups picks the groups of every tile by the configured rule (see
+// the generic selectGroups).
+func (r *armorRun) selectGroups() []Group { return selectGroups(r.st.ts, r.cfg, r.rng) }
 
 // pickGroups chooses k distinct indices out of n: the k largest weights
 // (greedy; first index on ties), or k draws without replacement, uniformly

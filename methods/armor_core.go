@@ -49,19 +49,27 @@ func (st *ARMORState) TileOf(g Group) (int, int) {
 // increases the loss even by rounding. It returns how many groups changed
 // support.
 func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int, err error) {
-	return st.ts.sparseCoreStep(groups, monotone)
+	changed, _, err = st.ts.sparseCoreStep(groups, monotone, false)
+	return changed, err
 }
 
 // sparseCoreStep is SparseCoreStep on a tile set of either precision; the
-// per-group algebra is float64 whatever the storage type.
-func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone bool) (changed int, err error) {
+// per-group algebra is float64 whatever the storage type. It also returns the
+// exact change of the weighted squared residual Σ h_j E_ij² (the loss times
+// denom) that the groups made.
+//
+// With lazyE, tiles that get a single group skip the rank-one update of E
+// (the gradients, S and S·B are still kept exact): the Adam variant
+// recomputes E right after, and gets the loss from the returned change. E is
+// then marked stale and rebuilt by forward before anything reads it.
+func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (changed int, dSum float64, err error) {
 	p := ts.p
 	nc := len(ts.lb.sizes)
 	byTile := map[int][]int{}
 	var tiles []int
 	for k, g := range groups {
 		if g.Row < 0 || g.Row >= ts.dOut || g.Col < 0 || g.Col+p.M > ts.dIn || g.Col%p.M != 0 {
-			return 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, ts.dOut, ts.dIn, p.M)
+			return 0, 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, ts.dOut, ts.dIn, p.M)
 		}
 		i, j := ts.tileOf(g)
 		t := i*nc + j
@@ -71,26 +79,38 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone bool) (changed int
 		byTile[t] = append(byTile[t], k)
 	}
 	supports := p.Supports()
+	ts.settle()
 	flags := make([]bool, len(groups))
+	deltas := make([]float64, len(groups))
 	maxB := max(slices.Max(ts.la.sizes), slices.Max(ts.lb.sizes))
 	parallelFor(len(tiles), ts.threads, func(k int) {
-		sc := newGroupScratch(p, maxB)
-		for _, idx := range byTile[tiles[k]] {
-			flags[idx] = ts.updateGroup(groups[idx], supports, monotone, sc)
+		sc := newGroupScratch[T](p, maxB)
+		idxs := byTile[tiles[k]]
+		skipE := lazyE && len(idxs) == 1
+		for _, idx := range idxs {
+			flags[idx], deltas[idx] = ts.updateGroup(groups[idx], supports, monotone, skipE, sc)
 		}
 	})
-	for _, f := range flags {
+	for k, f := range flags {
 		if f {
 			changed++
 		}
+		dSum += deltas[k]
 	}
-	return changed, nil
+	for _, idxs := range byTile {
+		if lazyE && len(idxs) == 1 {
+			ts.eStale = true
+			break
+		}
+	}
+	return changed, dSum, nil
 }
 
 // updateGroup solves one group (see SparseCoreStep) and updates V, the mask,
 // S, S·B and E (and the gradients when they are current). It touches only the
-// group's tile. It reports whether the support changed.
-func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone bool, sc *groupScratch) bool {
+// group's tile (E only unless skipE). It reports whether the support changed
+// and the exact change of the tile's weighted squared residual.
+func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone, skipE bool, sc *groupScratch[T]) (bool, float64) {
 	p := ts.p
 	M := p.M
 	i, j := ts.tileOf(g)
@@ -189,17 +209,17 @@ func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone bool, sc *
 		}
 	}
 	if bestP == nil {
-		return false
+		return false, 0
 	}
+	// The new values, rounded to the storage type (a no-op for float64).
 	nw := clear0(sc.nw[:M])
 	for q, pq := range bestP {
-		nw[pq] = -bestX[q] / (aa + aNormEps)
+		nw[pq] = float64(T(-bestX[q] / (aa + aNormEps)))
 	}
-	if monotone {
-		// Exact change of the tile loss: q(s) = 2fᵀs + ‖a‖²·sᵀGs.
-		if quadValue(f, gram, aa, nw) >= quadValue(f, gram, aa, old) {
-			return false
-		}
+	// Exact change of the tile loss: q(s) = 2fᵀs + ‖a‖²·sᵀGs.
+	dq := quadValue(f, gram, aa, nw) - quadValue(f, gram, aa, old)
+	if monotone && !(dq < 0) {
+		return false, 0
 	}
 	changed := false
 	keep := ts.keep[off : off+M]
@@ -238,93 +258,114 @@ func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone bool, sc *
 	for v, d := range dsb {
 		sbRow[v] += T(d)
 	}
-	for u := 0; u < rs; u++ {
-		au := a[u]
-		if au == 0 {
-			continue
-		}
-		row := ts.E[(r0+u)*stride+c0 : (r0+u)*stride+c0+cs]
-		for v, d := range dsb[:len(row)] {
-			row[v] += T(au * d)
-		}
-	}
-	if ts.gradValid {
-		ts.updateGradTile(i, j, a, dsb, sc)
-	}
-	return changed
+	ts.rankOneTile(i, j, a, dsb, !skipE, sc)
+	return changed, dq
 }
 
-// updateGradTile keeps G, Tg = AᵀG and GS = Tg·Bᵀ exact after the rank-one
-// change a·dsbᵀ of tile (i, j) of E:
+// rankOneTile applies the rank-one change ΔE = a·dsbᵀ of tile (i, j) to E
+// (when updateE) and, when the gradients are current, keeps G, Tg = AᵀG and GS = Tg·Bᵀ exact:
 //
 //	ΔG = c·a·(dsb⊙h)ᵀ,  ΔTg = c·(A_iᵀa)·(dsb⊙h)ᵀ,  ΔGS = c·(A_iᵀa)·(B_j·(dsb⊙h))ᵀ
 //
-// with c = 2/denom: O(b²) work instead of two tile products.
-func (ts *tileSet[T]) updateGradTile(i, j int, a, dsb []float64, sc *groupScratch) {
+// with c = 2/denom: O(b²) work instead of two tile products. The small
+// vectors are formed in float64 and rounded once to the storage type; the
+// row updates, one pass over the tile's rows for all four arrays, run in the
+// storage type.
+func (ts *tileSet[T]) rankOneTile(i, j int, a, dsb []float64, updateE bool, sc *groupScratch[T]) {
 	r0, rs := ts.la.starts[i], ts.la.sizes[i]
 	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-	Ai, Bj := ts.A[i], ts.B[j]
 	stride := ts.dIn
-	c := 2 / ts.denom
-	dh := sc.dh[:cs]
-	h := ts.h[c0 : c0+cs]
-	for v, d := range dsb {
-		dh[v] = c * d * h[v]
+	grad := ts.gradValid
+	aT, dsbT := sc.aT[:rs], sc.dsbT[:cs]
+	for u, x := range a {
+		aT[u] = T(x)
 	}
-	ata := clear0(sc.ata[:rs]) // A_iᵀ·a
-	for u := 0; u < rs; u++ {
-		au := a[u]
-		if au == 0 {
-			continue
-		}
-		row := Ai[u*rs : (u+1)*rs]
-		for w, x := range row {
-			ata[w] += float64(x) * au
-		}
+	for v, x := range dsb {
+		dsbT[v] = T(x)
 	}
-	bdh := sc.bdh[:cs] // B_j·(dsb⊙h)·c
-	for u := 0; u < cs; u++ {
-		s := 0.0
-		for v, x := range Bj[u*cs : (u+1)*cs] {
-			s += float64(x) * dh[v]
+	var ataT, dhT, bdhT []T
+	if grad {
+		Ai, Bj := ts.A[i], ts.B[j]
+		c := 2 / ts.denom
+		dh := sc.dh[:cs]
+		h := ts.h[c0 : c0+cs]
+		for v, d := range dsb {
+			dh[v] = c * d * h[v]
 		}
-		bdh[u] = s
+		ata := clear0(sc.ata[:rs]) // A_iᵀ·a
+		for u := 0; u < rs; u++ {
+			au := a[u]
+			if au == 0 {
+				continue
+			}
+			row := Ai[u*rs : (u+1)*rs]
+			for w, x := range row {
+				ata[w] += float64(x) * au
+			}
+		}
+		ataT, dhT, bdhT = sc.ataT[:rs], sc.dhT[:cs], sc.bdhT[:cs]
+		for u := 0; u < cs; u++ { // B_j·(dsb⊙h)·c
+			s := 0.0
+			for v, x := range Bj[u*cs : (u+1)*cs] {
+				s += float64(x) * dh[v]
+			}
+			bdhT[u] = T(s)
+			dhT[u] = T(dh[u])
+		}
+		for u, x := range ata {
+			ataT[u] = T(x)
+		}
 	}
 	for u := 0; u < rs; u++ {
 		off := (r0+u)*stride + c0
-		if au := a[u]; au != 0 {
-			row := ts.G[off : off+cs]
-			for v, d := range dh[:len(row)] {
-				row[v] += T(au * d)
+		if au := aT[u]; au != 0 {
+			if updateE {
+				e := ts.E[off : off+cs]
+				for v, d := range dsbT[:len(e)] {
+					e[v] += au * d
+				}
+			}
+			if grad {
+				g := ts.G[off : off+cs]
+				for v, d := range dhT[:len(g)] {
+					g[v] += au * d
+				}
 			}
 		}
-		if tu := ata[u]; tu != 0 {
+		if !grad {
+			continue
+		}
+		if tu := ataT[u]; tu != 0 {
 			trow := ts.Tg[off : off+cs]
 			srow := ts.GS[off : off+cs]
+			dh, bdh := dhT[:len(trow)], bdhT[:len(trow)]
 			for v := range trow {
-				trow[v] += T(tu * dh[v])
-				srow[v] += T(tu * bdh[v])
+				trow[v] += tu * dh[v]
+				srow[v] += tu * bdh[v]
 			}
 		}
 	}
 }
 
 // groupScratch holds the work vectors of updateGroup, allocated once per tile
-// task so the sparse-core step does not allocate per group.
-type groupScratch struct {
-	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb, dh, ata, bdh []float64
-	inP                                                                      []bool
+// task so the sparse-core step does not allocate per group: the group's
+// algebra in float64, and the rank-one update's vectors in the storage type.
+type groupScratch[T float] struct {
+	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb, dh, ata []float64
+	aT, dsbT, ataT, dhT, bdhT                                           []T
+	inP                                                                 []bool
 }
 
-func newGroupScratch(p Pattern, maxB int) *groupScratch {
+func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
 	M, N := p.M, p.N
-	return &groupScratch{
+	return &groupScratch[T]{
 		a: make([]float64, maxB), bt: make([]float64, M*maxB), y: make([]float64, maxB),
 		gram: make([]float64, M*M), old: make([]float64, M), f: make([]float64, M),
 		x: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
 		bestX: make([]float64, 0, N), nw: make([]float64, M), delta: make([]float64, M),
 		dsb: make([]float64, maxB), dh: make([]float64, maxB), ata: make([]float64, maxB),
-		bdh: make([]float64, maxB), inP: make([]bool, M),
+		aT: make([]T, maxB), dsbT: make([]T, maxB), ataT: make([]T, maxB),
+		dhT: make([]T, maxB), bdhT: make([]T, maxB), inP: make([]bool, M),
 	}
 }
 

@@ -1,6 +1,8 @@
 package methods
 
 import (
+	"math"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -39,6 +41,17 @@ func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[
 // blockLayout is how a dimension splits into the diagonal blocks of A or B.
 type blockLayout struct{ sizes, starts []int }
 
+// newBlockLayout splits d into blocks of size b (see BlockSizes).
+func newBlockLayout(d, b int) blockLayout {
+	l := blockLayout{sizes: BlockSizes(d, b)}
+	start := 0
+	for _, s := range l.sizes {
+		l.starts = append(l.starts, start)
+		start += s
+	}
+	return l
+}
+
 // blockOf returns the index of the block holding row/column idx.
 func (l blockLayout) blockOf(idx int) int {
 	for k := len(l.starts) - 1; k >= 0; k-- {
@@ -69,6 +82,8 @@ type tileSet[T float] struct {
 
 	V, S, SB, E, wbar []T
 	keep              []bool
+	eStale            bool      // E lags S·B (sparseCoreStep with lazyE); forward fixes it
+	rowSums           []float64 // per-row Σ_j h_j E_ij², scratch of loss and refreshGrad
 	G, Tg, GS         []T // nil until refreshGrad
 	gradValid         bool
 
@@ -126,32 +141,56 @@ func (ts *tileSet[T]) forward() {
 		copy(ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn])
 		gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), -1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
 	})
+	ts.eStale = false
 }
 
-// loss is the proxy loss Σ_ij h_j E_ij² / Σ_ij h_j W̄_ij², accumulated in
-// float64: per-row partial sums, then a fixed-order total.
+// settle brings E up to date after a lazy sparse-core step.
+func (ts *tileSet[T]) settle() {
+	if ts.eStale {
+		ts.forward()
+	}
+}
+
+// loss is the proxy loss Σ_ij h_j E_ij² / Σ_ij h_j W̄_ij².
 func (ts *tileSet[T]) loss() float64 {
-	rows := make([]float64, ts.dOut)
+	ts.settle()
+	sums := ts.sums()
 	parallelFor(ts.dOut, ts.threads, func(i int) {
 		s := 0.0
 		for j, e := range ts.E[i*ts.dIn : (i+1)*ts.dIn] {
 			x := float64(e)
 			s += ts.h[j] * x * x
 		}
-		rows[i] = s
+		sums[i] = s
 	})
+	return ts.totalSum() / ts.denom
+}
+
+// sums returns the per-row scratch of loss and refreshGrad.
+func (ts *tileSet[T]) sums() []float64 {
+	if ts.rowSums == nil {
+		ts.rowSums = make([]float64, ts.dOut)
+	}
+	return ts.rowSums
+}
+
+// totalSum adds the per-row sums in row order: Σ_ij h_j E_ij², accumulated
+// in float64 and independent of the number of threads.
+func (ts *tileSet[T]) totalSum() float64 {
 	t := 0.0
-	for _, s := range rows {
+	for _, s := range ts.rowSums {
 		t += s
 	}
-	return t / ts.denom
+	return t
 }
 
 // refreshGrad recomputes, from the residual E, G = ∂L/∂Ŵn = 2·E·diag(h)/denom,
 // its image Tg = AᵀG (block rows) and the core gradient GS = ∂L/∂S = Tg·Bᵀ
 // (pruned entries included). The sparse-core step keeps all three exact
-// through rank-one updates until the next refresh.
-func (ts *tileSet[T]) refreshGrad() {
+// through rank-one updates until the next refresh. Reading E anyway, it
+// returns Σ_ij h_j E_ij² (the loss times denom, summed as loss does).
+func (ts *tileSet[T]) refreshGrad() float64 {
+	ts.settle()
 	if ts.G == nil {
 		n := ts.dOut * ts.dIn
 		ts.G, ts.Tg, ts.GS = make([]T, n), make([]T, n), make([]T, n)
@@ -163,14 +202,19 @@ func (ts *tileSet[T]) refreshGrad() {
 	for j, v := range ts.h {
 		ts.hT[j] = T(scale * v)
 	}
+	sums := ts.sums()
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		for r := r0; r < r0+rs; r++ {
 			gr, er := ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.E[r*ts.dIn:(r+1)*ts.dIn]
-			hs := ts.hT[:len(er)]
+			hs, h := ts.hT[:len(er)], ts.h[:len(er)]
+			s := 0.0
 			for j, v := range er {
 				gr[j] = hs[j] * v
+				x := float64(v)
+				s += h[j] * x * x
 			}
+			sums[r] = s
 		}
 		gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
 	})
@@ -179,6 +223,7 @@ func (ts *tileSet[T]) refreshGrad() {
 		gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
 	})
 	ts.gradValid = true
+	return ts.totalSum()
 }
 
 // blockGrads computes, from the current gradients (refreshGrad when stale),
@@ -213,6 +258,17 @@ func newBlocks[T float](l blockLayout) [][]T {
 	return out
 }
 
+// identityBlocks returns the blocks of the identity with layout l.
+func identityBlocks[T float](l blockLayout) [][]T {
+	out := newBlocks[T](l)
+	for k, s := range l.sizes {
+		for u := 0; u < s; u++ {
+			out[k][u*s+u] = 1
+		}
+	}
+	return out
+}
+
 // convertSlice returns src converted element-wise to type T.
 func convertSlice[T, S float](src []S) []T {
 	out := make([]T, len(src))
@@ -220,4 +276,33 @@ func convertSlice[T, S float](src []S) []T {
 		out[k] = T(v)
 	}
 	return out
+}
+
+// newTileSet builds a working set in storage type T at the factorization
+// A = I, B = I, V = W̄ with the given mask (NoWag-P's at ARMOR's start).
+func newTileSet[T float](norm *Normalization, hdiag []float64, mask *Mask, p Pattern, blockSize, threads int) *tileSet[T] {
+	dOut, dIn := norm.Wbar.Dims()
+	ts := &tileSet[T]{
+		p: p, dOut: dOut, dIn: dIn,
+		keep:  append([]bool(nil), mask.Keep...),
+		h:     hdiag,
+		sqrtH: make([]float64, dIn),
+		denom: norm.ProxyDenominator(hdiag), threads: threads,
+	}
+	for j, v := range hdiag {
+		ts.sqrtH[j] = math.Sqrt(v)
+	}
+	ts.la, ts.lb = newBlockLayout(dOut, blockSize), newBlockLayout(dIn, blockSize)
+	ts.A, ts.B = identityBlocks[T](ts.la), identityBlocks[T](ts.lb)
+	n := dOut * dIn
+	ts.wbar = make([]T, n)
+	for i := 0; i < dOut; i++ {
+		for j, v := range norm.Wbar.RawRowView(i) {
+			ts.wbar[i*dIn+j] = T(v)
+		}
+	}
+	ts.V = append([]T(nil), ts.wbar...)
+	ts.S, ts.SB, ts.E = make([]T, n), make([]T, n), make([]T, n)
+	ts.refresh()
+	return ts
 }

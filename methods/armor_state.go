@@ -70,16 +70,7 @@ func (st *ARMORState) bind() {
 // block. threads ≤ 0 means all cores.
 func NewARMORState(norm *Normalization, hdiag []float64, p Pattern, blockSize, threads int) (*ARMORState, error) {
 	dOut, dIn := norm.Wbar.Dims()
-	if err := p.Check(dIn); err != nil {
-		return nil, err
-	}
-	if blockSize < p.M || blockSize%p.M != 0 {
-		return nil, fmt.Errorf("block size %d must be a positive multiple of M=%d", blockSize, p.M)
-	}
-	if len(hdiag) != dIn {
-		return nil, fmt.Errorf("hessian_diag has %d entries, want d_in=%d", len(hdiag), dIn)
-	}
-	mask, err := NoWagMask(norm, hdiag, p)
+	mask, err := checkARMORStart(norm, hdiag, p, blockSize)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +99,22 @@ func NewARMORState(norm *Normalization, hdiag []float64, p Pattern, blockSize, t
 	st.bind()
 	st.Refresh()
 	return st, nil
+}
+
+// checkARMORStart validates ARMOR's inputs and returns the starting mask,
+// NoWag-P's.
+func checkARMORStart(norm *Normalization, hdiag []float64, p Pattern, blockSize int) (*Mask, error) {
+	_, dIn := norm.Wbar.Dims()
+	if err := p.Check(dIn); err != nil {
+		return nil, err
+	}
+	if blockSize < p.M || blockSize%p.M != 0 {
+		return nil, fmt.Errorf("block size %d must be a positive multiple of M=%d", blockSize, p.M)
+	}
+	if len(hdiag) != dIn {
+		return nil, fmt.Errorf("hessian_diag has %d entries, want d_in=%d", len(hdiag), dIn)
+	}
+	return NoWagMask(norm, hdiag, p)
 }
 
 // SetFactors replaces A, B, V and the mask (copied) and recomputes the
@@ -154,6 +161,7 @@ func (st *ARMORState) Loss() float64 { return st.ts.loss() }
 
 // Normalized returns Ŵn = A·S·B as a dense matrix (E + W̄).
 func (st *ARMORState) Normalized() *mat.Dense {
+	st.ts.settle()
 	var out mat.Dense
 	out.Add(st.E, st.wbar)
 	return &out

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -41,33 +40,45 @@ func benchLayer(b *testing.B, dOut, dIn, n int, full bool) *Layer {
 func armorIterFlops(dOut, dIn, b int) float64 { return 12 * float64(b) * float64(dOut) * float64(dIn) }
 
 // BenchmarkARMORIteration times one ARMOR iteration (one Adam step + one
-// sparse-core step) and reports the achieved GFLOP/s.
+// sparse-core step) in float64 and float32 storage and reports the achieved
+// GFLOP/s (compare BenchmarkGemm's rates from the same run).
 func BenchmarkARMORIteration(b *testing.B) {
 	for _, tc := range []struct{ d, bs int }{{512, 32}, {512, 128}, {1024, 32}, {1024, 128}, {2048, 32}, {2048, 128}} {
-		b.Run(fmt.Sprintf("d%d/b%d", tc.d, tc.bs), func(b *testing.B) {
-			if testing.Short() && tc.d > 1024 {
-				b.Skip("large shape skipped in -short mode")
-			}
-			l := benchLayer(b, tc.d, tc.d, 64, false)
-			norm := Normalize(l.W)
-			st, err := NewARMORState(norm, l.Stats.Hdiag, Pattern24, tc.bs, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg := DefaultARMORConfig()
-			cfg.BlockSize = tc.bs
-			run := newARMORRun(st, cfg)
-			if _, err := run.iteration(); err != nil { // warm-up: allocates the gradient state
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := run.iteration(); err != nil {
+		for _, prec := range []Precision{Float64, Float32} {
+			b.Run(fmt.Sprintf("d%d/b%d/%s", tc.d, tc.bs, prec), func(b *testing.B) {
+				if testing.Short() && tc.d > 1024 {
+					b.Skip("large shape skipped in -short mode")
+				}
+				l := benchLayer(b, tc.d, tc.d, 64, false)
+				norm := Normalize(l.W)
+				cfg := DefaultARMORConfig()
+				cfg.BlockSize = tc.bs
+				var iterate func() (float64, error)
+				if prec == Float32 {
+					run, err := newARMORRun32(norm, l.Stats.Hdiag, Pattern24, cfg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					iterate = run.iteration
+				} else {
+					st, err := NewARMORState(norm, l.Stats.Hdiag, Pattern24, tc.bs, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					iterate = newARMORRun(st, cfg).iteration
+				}
+				if _, err := iterate(); err != nil { // warm-up: allocates the gradient state
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(armorIterFlops(tc.d, tc.d, tc.bs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := iterate(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(armorIterFlops(tc.d, tc.d, tc.bs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 
@@ -123,23 +134,43 @@ func BenchmarkMaskMethods(b *testing.B) {
 	}
 }
 
-// BenchmarkDgemm measures this machine's float64 matrix-product rate through
-// the same BLAS path the kernels use, as the yardstick for GFLOP/s figures.
-func BenchmarkDgemm(b *testing.B) {
-	for _, n := range []int{32, 128, 1024} {
-		b.Run(fmt.Sprintf("n%d", n), func(b *testing.B) {
-			a := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
-			c := blas64.General{Rows: n, Cols: n, Stride: n, Data: make([]float64, n*n)}
-			for k := range a.Data {
-				a.Data[k] = float64(k%7) - 3
+// BenchmarkGemm measures this machine's matrix-product rate through the same
+// BLAS path the kernels use, in float64 and float32, on one goroutine and on
+// two (each computing half of the rows, as the tile kernels split work): the
+// yardstick for the GFLOP/s figures.
+func BenchmarkGemm(b *testing.B) {
+	for _, n := range []int{128, 1024} {
+		for _, prec := range []Precision{Float64, Float32} {
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("n%d/%s/t%d", n, prec, threads), func(b *testing.B) {
+					if prec == Float32 {
+						benchGemm[float32](b, n, threads)
+					} else {
+						benchGemm[float64](b, n, threads)
+					}
+				})
 			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, a, a, 0, c)
+		}
+	}
+}
+
+func benchGemm[T float](b *testing.B, n, threads int) {
+	a := gmat[T]{rows: n, cols: n, stride: n, data: make([]T, n*n)}
+	c := gmat[T]{rows: n, cols: n, stride: n, data: make([]T, n*n)}
+	for k := range a.data {
+		a.data[k] = T(k%7) - 3
+	}
+	half := n / threads
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		parallelFor(threads, threads, func(t int) {
+			rows := func(m gmat[T]) gmat[T] {
+				return gmat[T]{rows: half, cols: n, stride: n, data: m.data[t*half*n:]}
 			}
-			b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			gemm(blas.NoTrans, blas.NoTrans, 1, rows(a), a, 0, rows(c))
 		})
 	}
+	b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkARMORIterationLlama7B times one ARMOR iteration on Llama-2-7B's

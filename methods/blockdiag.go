@@ -26,18 +26,8 @@ type BlockDiag struct {
 
 // NewBlockDiagIdentity returns the d × d identity split into blocks of size b.
 func NewBlockDiagIdentity(d, b int) *BlockDiag {
-	bd := &BlockDiag{Sizes: BlockSizes(d, b)}
-	start := 0
-	for _, s := range bd.Sizes {
-		bd.Starts = append(bd.Starts, start)
-		blk := make([]float64, s*s)
-		for k := 0; k < s; k++ {
-			blk[k*s+k] = 1
-		}
-		bd.Blocks = append(bd.Blocks, blk)
-		start += s
-	}
-	return bd
+	l := newBlockLayout(d, b)
+	return &BlockDiag{Sizes: l.sizes, Starts: l.starts, Blocks: identityBlocks[float64](l)}
 }
 
 // Dim is the size of the whole matrix.
@@ -91,10 +81,5 @@ func (bd *BlockDiag) Dense() *mat.Dense {
 
 // blockOf returns the index of the block holding row/column idx.
 func (bd *BlockDiag) blockOf(idx int) int {
-	for k := len(bd.Starts) - 1; k >= 0; k-- {
-		if idx >= bd.Starts[k] {
-			return k
-		}
-	}
-	return 0
+	return blockLayout{sizes: bd.Sizes, starts: bd.Starts}.blockOf(idx)
 }

@@ -47,6 +47,8 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	sel := fs.String("select", string(def.ARMOR.Select), "armor: group selection: gradient, greedy or random")
 	patience := fs.Int("patience", def.ARMOR.Patience, "armor: stop after this many iterations without improvement (0: never)")
 	seed := fs.Uint64("seed", 0, "armor: random seed of the group selection")
+	groups := fs.Int("groups-per-tile", def.ARMOR.GroupsPerTile, "armor: groups per tile each sparse-core step updates (0: every group)")
+	precision := fs.String("precision", string(methods.Float64), "armor: storage type of the adam variant's working set: float64 or float32 (faster, half the memory)")
 	threads := fs.Int("threads", 0, "goroutines for the kernels (0: all cores); results do not depend on it")
 	history := fs.Bool("history", false, "armor: add the proxy loss after every iteration to the JSON")
 	output := fs.String("output", "", "write W_hat, mask (and A, B, core for armor) to this safetensors file")
@@ -77,6 +79,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	cfg.ARMOR.Select, cfg.ARMOR.Seed, cfg.ARMOR.Threads = methods.Selection(*sel), *seed, *threads
 	cfg.ARMOR.Patience = *patience
 	cfg.ARMOR.Continuous = methods.Continuous(*continuous)
+	cfg.ARMOR.GroupsPerTile, cfg.ARMOR.Precision = *groups, methods.Precision(*precision)
 	if *method == "armor" {
 		if err := cfg.ARMOR.Validate(p); err != nil {
 			return fmt.Errorf("flags: %w", err)

@@ -70,9 +70,12 @@ type Params struct {
 	// GroupsPerTile is ARMOR's groups per tile: 0 (omitted) stands for the
 	// default 1, so keys made before the setting existed stay valid, and -1
 	// for every group (the config's 0).
-	GroupsPerTile int     `json:"groups_per_tile,omitempty"`
-	LazyBlock     int     `json:"lazy_block,omitempty"`
-	Damp          float64 `json:"damp,omitempty"`
+	GroupsPerTile int `json:"groups_per_tile,omitempty"`
+	// Precision is ARMOR's storage type; empty stands for float64, so keys
+	// made before the setting existed stay valid.
+	Precision string  `json:"precision,omitempty"`
+	LazyBlock int     `json:"lazy_block,omitempty"`
+	Damp      float64 `json:"damp,omitempty"`
 	// Layers describes what was pruned for a model cell (e.g. "all").
 	Layers string `json:"layers,omitempty"`
 }

@@ -69,6 +69,8 @@ func TestErrors(t *testing.T) {
 		{"no methods", strings.Replace(good, "methods: [wanda, armor]\n", "", 1), nil, []string{"methods", "empty sweep"}},
 		{"unknown method", strings.Replace(good, "wanda", "wandda", 1), nil, []string{"x.yaml:7:", "methods[0]", `did you mean "wanda"`}},
 		{"unknown select", good + "  select: [gradiant]\n", nil, []string{"armor.select[0]", `did you mean "gradient"`}},
+		{"unknown precision", good + "  precision: [flaot32]\n", nil, []string{"armor.precision[0]", `did you mean "float32"`}},
+		{"float32 without adam", good + "  precision: [float32]\n  continuous: [exact]\n", nil, []string{"armor.precision", "adam continuous update only"}},
 		{"no source", "experiment: t\nmethods: [wanda]\n", nil, []string{"source", "exactly one"}},
 		{"two sources", strings.Replace(good, "source:\n", "source:\n  safetensors: {files: [a]}\n", 1), nil, []string{"source", "exactly one"}},
 		{"d_in not multiple of M", strings.Replace(good, "d_in: 16", "d_in: 18", 1), nil, []string{"x.yaml:6:", "shapes[0].d_in", "not a multiple of M=4"}},

@@ -129,6 +129,9 @@ type ARMOR struct {
 	// GroupsPerTile is how many groups per tile the sparse-core step
 	// updates (0: all; default 1).
 	GroupsPerTile []int `yaml:"groups_per_tile"`
+	// Precision is the storage type of the adam variant's working set:
+	// float64 (default) or float32; gd and exact always run in float64.
+	Precision []string `yaml:"precision"`
 }
 
 // SparseGPT holds SparseGPT's settings.
@@ -173,6 +176,7 @@ var (
 	KnownPlotFormats = []string{"png", "svg"}
 	KnownSelect      = []string{"gradient", "greedy", "random"}
 	KnownContinuous  = []string{"adam", "gd", "exact"}
+	KnownPrecision   = []string{"float64", "float32"}
 	KnownProjections = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 	KnownFallbacks   = []string{"error", "builtin"}
 )

@@ -56,6 +56,9 @@ func (c *Config) setDefaults() {
 	if a.GroupsPerTile == nil {
 		a.GroupsPerTile = []int{d.GroupsPerTile}
 	}
+	if a.Precision == nil {
+		a.Precision = []string{string(d.Precision)}
+	}
 	sd := methods.DefaultSparseGPTConfig()
 	if c.SparseGPT.LazyBlock == 0 {
 		c.SparseGPT.LazyBlock = sd.BlockSize
@@ -305,7 +308,7 @@ func (c *Config) validate() Errors {
 		for _, ax := range []struct {
 			key string
 			n   int
-		}{{"block_size", len(a.BlockSize)}, {"iters", len(a.Iters)}, {"lr", len(a.LR)}, {"select", len(a.Select)}, {"continuous", len(a.Continuous)}, {"patience", len(a.Patience)}, {"groups_per_tile", len(a.GroupsPerTile)}} {
+		}{{"block_size", len(a.BlockSize)}, {"iters", len(a.Iters)}, {"lr", len(a.LR)}, {"select", len(a.Select)}, {"continuous", len(a.Continuous)}, {"patience", len(a.Patience)}, {"groups_per_tile", len(a.GroupsPerTile)}, {"precision", len(a.Precision)}} {
 			if ax.n == 0 {
 				bad("armor."+ax.key, "empty sweep: armor is among the methods, so list at least one value")
 			}
@@ -352,6 +355,14 @@ func (c *Config) validate() Errors {
 		if g < 0 {
 			bad(fmt.Sprintf("armor.groups_per_tile[%d]", i), "%d must be ≥ 0 (0: every group)", g)
 		}
+	}
+	for i, s := range a.Precision {
+		if !slices.Contains(KnownPrecision, s) {
+			bad(fmt.Sprintf("armor.precision[%d]", i), "%s", oneOf(s, KnownPrecision))
+		}
+	}
+	if slices.Contains(a.Precision, "float32") && !slices.Contains(a.Continuous, "adam") {
+		bad("armor.precision", "float32 applies to the adam continuous update only, and armor.continuous has no adam")
 	}
 	for _, pt := range pats {
 		if c.SparseGPT.LazyBlock < pt.M || c.SparseGPT.LazyBlock%pt.M != 0 {

@@ -92,9 +92,15 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 										for _, cont := range a.Continuous {
 											for _, pat := range a.Patience {
 												for _, g := range a.GroupsPerTile {
-													ps := cells.Params{BlockSize: b, Iters: it, Seed: seed, LR: lr, Select: sel, Continuous: cont, Patience: pat}
-													ps.GroupsPerTile = groupsParam(g)
-													add(l, m, p, ps)
+													for _, prec := range a.Precision {
+														if prec == "float32" && cont != "adam" {
+															continue // float32 is for adam only (config validation requires an adam)
+														}
+														ps := cells.Params{BlockSize: b, Iters: it, Seed: seed, LR: lr, Select: sel, Continuous: cont, Patience: pat}
+														ps.GroupsPerTile = groupsParam(g)
+														ps.Precision = precisionParam(prec)
+														add(l, m, p, ps)
+													}
 												}
 											}
 										}
@@ -131,6 +137,9 @@ func MethodConfig(j Job, threads int) methods.Config {
 		a.BlockSize, a.Iters, a.Seed, a.LR = p.BlockSize, p.Iters, p.Seed, p.LR
 		a.Select, a.Continuous, a.Patience = methods.Selection(p.Select), methods.Continuous(p.Continuous), p.Patience
 		a.Threads = threads
+		if p.Precision != "" {
+			a.Precision = methods.Precision(p.Precision)
+		}
 		switch {
 		case p.GroupsPerTile == 0:
 			a.GroupsPerTile = 1
@@ -174,6 +183,9 @@ func Reference(c *config.Config) cells.Params {
 	if len(a.GroupsPerTile) > 0 {
 		p.GroupsPerTile = groupsParam(a.GroupsPerTile[0])
 	}
+	if len(a.Precision) > 0 && (a.Precision[0] != "float32" || p.Continuous == "adam") {
+		p.Precision = precisionParam(a.Precision[0])
+	}
 	if c.Outputs.ReportBlockSize != 0 {
 		p.BlockSize = c.Outputs.ReportBlockSize
 	}
@@ -193,4 +205,13 @@ func groupsParam(g int) int {
 		return -1
 	}
 	return g
+}
+
+// precisionParam maps the config's precision to cells.Params.Precision
+// (empty for the default float64).
+func precisionParam(s string) string {
+	if s == string(methods.Float64) {
+		return ""
+	}
+	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
 	"github.com/prunebench/armor/harness/source"
+	"github.com/prunebench/armor/methods"
 )
 
 const cfgText = `experiment: t
@@ -140,4 +141,19 @@ func TestGroupsPerTile(t *testing.T) {
 		got[j.Params.GroupsPerTile] = MethodConfig(j, 1).ARMOR.GroupsPerTile
 	}
 	assert.Equal(t, map[int]int{0: 1, -1: 0, 2: 2}, got)
+}
+
+func TestPrecisionAxis(t *testing.T) {
+	_, _, jobs := load(t, "methods=armor armor.precision=[float64,float32] armor.continuous=[adam,gd] seed=0 armor.block_size=4 armor.iters=5")
+	// Per layer: adam in both precisions, gd in float64 only.
+	require.Len(t, jobs, 2*3)
+	got := map[string]int{}
+	for _, j := range jobs {
+		cfg := MethodConfig(j, 1).ARMOR
+		got[string(cfg.Continuous)+"/"+string(cfg.Precision)]++
+		if j.Params.Precision == "" {
+			assert.Equal(t, methods.Float64, cfg.Precision, "the default stays out of the cell key")
+		}
+	}
+	assert.Equal(t, map[string]int{"adam/float64": 2, "adam/float32": 2, "gd/float64": 2}, got)
 }

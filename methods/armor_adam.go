@@ -1,0 +1,287 @@
+package methods
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// adamState holds Adam's moments for A's and B's blocks and for the core
+// values V, in the tile set's storage type, and the gradient buffers.
+type adamState[T float] struct {
+	gA, gB         [][]T
+	mA, vA, mB, vB [][]T
+	mV, vV         []T
+	t              int // steps taken
+}
+
+func newAdamState[T float](ts *tileSet[T]) *adamState[T] {
+	n := ts.dOut * ts.dIn
+	return &adamState[T]{
+		gA: newBlocks[T](ts.la), gB: newBlocks[T](ts.lb),
+		mA: newBlocks[T](ts.la), vA: newBlocks[T](ts.la),
+		mB: newBlocks[T](ts.lb), vB: newBlocks[T](ts.lb),
+		mV: make([]T, n), vV: make([]T, n),
+	}
+}
+
+// adamUpdate applies one PyTorch-style Adam update (no weight decay) to x
+// with gradient g and moments m, v; bc1 and bc2 are the bias corrections
+// 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is given) get
+// zero gradient: their moments decay and they keep moving, as in PyTorch, but
+// they are not part of the core; with keep given, the masked result x⊙keep is
+// also written to s. The arithmetic is float64 whatever T is.
+func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc1, bc2 float64) {
+	lr1 := cfg.LR / bc1
+	rb2 := 1 / bc2
+	b1, b2, eps := cfg.Beta1, cfg.Beta2, cfg.Eps
+	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
+	for k := range x {
+		gk := float64(g[k])
+		if keep != nil && !keep[k] {
+			gk = 0
+		}
+		mk := T(b1*float64(m[k]) + (1-b1)*gk)
+		vk := T(b2*float64(v[k]) + (1-b2)*gk*gk)
+		m[k], v[k] = mk, vk
+		xk := T(float64(x[k]) - lr1*float64(mk)/(math.Sqrt(float64(vk)*rb2)+eps))
+		x[k] = xk
+		if keep != nil {
+			if keep[k] {
+				s[k] = xk
+			} else {
+				s[k] = 0
+			}
+		}
+	}
+}
+
+// step is the paper's continuous step: gradients at the current point (G, Tg
+// and ∂L/∂S are current: refreshGrad, then exact rank-one updates through the
+// sparse-core step), one joint Adam update of A, B and V, then the residual
+// is recomputed.
+func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig) {
+	ts.blockGrads(ad.gA, ad.gB)
+	ad.t++
+	bc1 := 1 - math.Pow(cfg.Beta1, float64(ad.t))
+	bc2 := 1 - math.Pow(cfg.Beta2, float64(ad.t))
+	for k := range ts.A {
+		adamUpdate(ts.A[k], ad.gA[k], ad.mA[k], ad.vA[k], nil, nil, cfg, bc1, bc2)
+	}
+	for k := range ts.B {
+		adamUpdate(ts.B[k], ad.gB[k], ad.mB[k], ad.vB[k], nil, nil, cfg, bc1, bc2)
+	}
+	parallelFor(ts.dOut, ts.threads, func(i int) {
+		lo, hi := i*ts.dIn, (i+1)*ts.dIn
+		adamUpdate(ts.V[lo:hi], ts.GS[lo:hi], ad.mV[lo:hi], ad.vV[lo:hi], ts.keep[lo:hi], ts.S[lo:hi], cfg, bc1, bc2)
+	})
+	// S = V⊙M is current (written by the update): recompute S·B and E.
+	ts.forward()
+	ts.gradValid = false
+}
+
+// adamIteration is one iteration of the Adam variant: the Adam step, then
+// the sparse-core step on the groups cfg's rule selects. It returns the loss
+// after both.
+func adamIteration[T float](ts *tileSet[T], ad *adamState[T], cfg ARMORConfig, rng *rand.Rand) (float64, error) {
+	ad.step(ts, cfg)
+	if cfg.GroupsPerTile == 1 {
+		// One group per tile, the paper's schedule: ∂L/∂S at the current
+		// point for the selection (kept exact through the sparse-core step
+		// for the next Adam step), and the loss from the same pass over E
+		// plus the groups' exact changes, so E itself need not be updated.
+		before := ts.refreshGrad()
+		groups := selectGroups(ts, cfg, rng)
+		_, d, err := ts.sparseCoreStep(groups, true, true)
+		if err != nil {
+			return 0, err
+		}
+		return (before + d) / ts.denom, nil
+	}
+	if cfg.GroupsPerTile != 0 {
+		ts.refreshGrad() // for the selection only
+	}
+	groups := selectGroups(ts, cfg, rng)
+	// Many groups per tile: recomputing the gradients once is cheaper than
+	// keeping them exact through every rank-one update.
+	ts.gradValid = false
+	if _, _, err := ts.sparseCoreStep(groups, true, false); err != nil {
+		return 0, err
+	}
+	return ts.loss(), nil
+}
+
+// snapshot is the part of a tile set that determines it (A, B, V and the
+// mask); the rest is rebuilt by refresh on restore.
+type snapshot[T float] struct {
+	loss float64
+	A, B [][]T
+	V    []T
+	keep []bool
+}
+
+// save records ts's current state with its loss.
+func (s *snapshot[T]) save(ts *tileSet[T], loss float64) {
+	if s.A == nil {
+		s.A, s.B = newBlocks[T](ts.la), newBlocks[T](ts.lb)
+		s.V, s.keep = make([]T, len(ts.V)), make([]bool, len(ts.keep))
+	}
+	for k := range ts.A {
+		copy(s.A[k], ts.A[k])
+	}
+	for k := range ts.B {
+		copy(s.B[k], ts.B[k])
+	}
+	copy(s.V, ts.V)
+	copy(s.keep, ts.keep)
+	s.loss = loss
+}
+
+// restore puts the saved state back into ts and recomputes the rest.
+func (s *snapshot[T]) restore(ts *tileSet[T]) {
+	for k := range ts.A {
+		copy(ts.A[k], s.A[k])
+	}
+	for k := range ts.B {
+		copy(ts.B[k], s.B[k])
+	}
+	copy(ts.V, s.V)
+	copy(ts.keep, s.keep)
+	ts.refresh()
+}
+
+// selectGroups picks the groups of every tile by cfg's rule: one (the
+// paper), k distinct ones, or all of them (GroupsPerTile). Random draws are
+// made in tile order on one generator before any parallel work, so the choice
+// does not depend on the number of threads. The gradient and greedy rules
+// read ∂L/∂S (ts.GS), which must be current.
+func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Group {
+	M := ts.p.M
+	nr, nc := len(ts.la.sizes), len(ts.lb.sizes)
+	perTile := make([]int, nr*nc) // groups per tile
+	drawOff := make([]int, nr*nc+1)
+	for t := range perTile {
+		i, j := t/nc, t%nc
+		n := ts.la.sizes[i] * (ts.lb.sizes[j] / M)
+		k := cfg.GroupsPerTile
+		if k <= 0 || k > n {
+			k = n
+		}
+		perTile[t] = k
+		drawOff[t+1] = drawOff[t] + k
+	}
+	all := cfg.GroupsPerTile == 0
+	var draws []float64
+	if !all && cfg.Select != SelectGreedy {
+		draws = make([]float64, drawOff[len(perTile)])
+		for k := range draws {
+			draws[k] = rng.Float64()
+		}
+	}
+	var gs []T
+	if !all && cfg.Select != SelectRandom {
+		gs = ts.GS
+	}
+	groups := make([]Group, drawOff[len(perTile)])
+	parallelFor(nr*nc, ts.threads, func(t int) {
+		i, j := t/nc, t%nc
+		r0, rs := ts.la.starts[i], ts.la.sizes[i]
+		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+		perRow := cs / M
+		n := rs * perRow
+		out := groups[drawOff[t]:drawOff[t+1]]
+		at := func(k int) Group { return Group{Row: r0 + k/perRow, Col: c0 + (k%perRow)*M} }
+		if all {
+			for k := range out {
+				out[k] = at(k)
+			}
+			return
+		}
+		var w []float64
+		if gs != nil {
+			// Weights row by row: the L1 norm of ∂L/∂S over each group.
+			w = make([]float64, n)
+			for u := 0; u < rs; u++ {
+				row := gs[(r0+u)*ts.dIn+c0 : (r0+u)*ts.dIn+c0+cs]
+				wr := w[u*perRow : (u+1)*perRow]
+				for q := range wr {
+					s := 0.0
+					for _, x := range row[q*M : (q+1)*M] {
+						s += math.Abs(float64(x))
+					}
+					wr[q] = s
+				}
+			}
+		}
+		var u []float64
+		if draws != nil {
+			u = draws[drawOff[t]:drawOff[t+1]]
+		}
+		for q, k := range pickGroups(cfg.Select, w, u, n, len(out)) {
+			out[q] = at(k)
+		}
+	})
+	return groups
+}
+
+// armorRun32 is an Adam-variant run on a float32 working set.
+type armorRun32 struct {
+	ts   *tileSet[float32]
+	cfg  ARMORConfig
+	rng  *rand.Rand
+	adam *adamState[float32]
+	best snapshot[float32]
+	runRecord
+}
+
+func (r *armorRun32) currentLoss() float64 { return r.ts.loss() }
+func (r *armorRun32) save(loss float64)    { r.best.save(r.ts, loss) }
+func (r *armorRun32) restoreBest()         { r.best.restore(r.ts) }
+func (r *armorRun32) bestLoss() float64    { return r.best.loss }
+func (r *armorRun32) iteration() (float64, error) {
+	return adamIteration(r.ts, r.adam, r.cfg, r.rng)
+}
+
+// newARMORRun32 starts a float32 Adam run at NoWag-P (A = I, B = I, V = W̄,
+// NoWag-P's mask), like NewARMORState.
+func newARMORRun32(norm *Normalization, hdiag []float64, p Pattern, cfg ARMORConfig) (*armorRun32, error) {
+	mask, err := checkARMORStart(norm, hdiag, p, cfg.BlockSize)
+	if err != nil {
+		return nil, err
+	}
+	ts := newTileSet[float32](norm, hdiag, mask, p, cfg.BlockSize, cfg.Threads)
+	return &armorRun32{ts: ts, cfg: cfg, rng: newARMORRand(cfg), adam: newAdamState(ts)}, nil
+}
+
+// runARMOR32 runs the Adam variant in float32 and returns its best state as
+// a float64 ARMORState (so the reported loss is exact) with the run's record.
+func runARMOR32(norm *Normalization, hdiag []float64, p Pattern, cfg ARMORConfig) (*ARMORState, *runRecord, error) {
+	run, err := newARMORRun32(norm, hdiag, p, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := descend(run, cfg, true, &run.runRecord); err != nil {
+		return nil, nil, err
+	}
+	ts := run.ts
+	A, B := NewBlockDiagIdentity(ts.dOut, cfg.BlockSize), NewBlockDiagIdentity(ts.dIn, cfg.BlockSize)
+	for k := range A.Blocks {
+		A.Blocks[k] = convertSlice[float64](ts.A[k])
+	}
+	for k := range B.Blocks {
+		B.Blocks[k] = convertSlice[float64](ts.B[k])
+	}
+	V := mat.NewDense(ts.dOut, ts.dIn, convertSlice[float64](ts.V))
+	mask := &Mask{Rows: ts.dOut, Cols: ts.dIn, Keep: ts.keep}
+	rec := run.runRecord
+	run = nil // the float32 working set is no longer needed
+	st, err := NewARMORState(norm, hdiag, p, cfg.BlockSize, cfg.Threads)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.SetFactors(A, B, V, mask); err != nil {
+		return nil, nil, err
+	}
+	return st, &rec, nil
+}
