@@ -405,9 +405,17 @@ func (r *armorRun) selectGroups() []Group { return selectGroups(r.st.ts, r.cfg, 
 // (greedy; first index on ties), or k draws without replacement, uniformly
 // (random) or with probability ∝ weight (gradient; uniform when every
 // remaining weight is zero), using the uniforms u.
-func pickGroups(sel Selection, w, u []float64, n, k int) []int {
-	out := make([]int, 0, k)
-	taken := make([]bool, n)
+//
+// taken is scratch of at least n entries, all false on entry and on return;
+// the picks are appended to out[:0].
+func pickGroups(sel Selection, w, u []float64, n, k int, taken []bool, out []int) []int {
+	out = out[:0]
+	taken = taken[:n]
+	defer func() {
+		for _, x := range out {
+			taken[x] = false
+		}
+	}()
 	for q := 0; q < k; q++ {
 		pick := -1
 		switch sel {

@@ -3,6 +3,7 @@ package methods
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -184,7 +185,15 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 		gs = ts.GS
 	}
 	groups := make([]Group, drawOff[len(perTile)])
-	parallelFor(nr*nc, ts.threads, func(t int) {
+	// Per-goroutine scratch: weights, the taken flags and the picks.
+	type pickScratch struct {
+		w     []float64
+		taken []bool
+		picks []int
+	}
+	maxN := slices.Max(ts.la.sizes) * (slices.Max(ts.lb.sizes) / M)
+	scratch := make([]*pickScratch, workers(nr*nc, ts.threads))
+	parallelForWorker(nr*nc, ts.threads, func(wk, t int) {
 		i, j := t/nc, t%nc
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
@@ -198,10 +207,15 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 			}
 			return
 		}
+		sc := scratch[wk]
+		if sc == nil {
+			sc = &pickScratch{w: make([]float64, maxN), taken: make([]bool, maxN), picks: make([]int, 0, maxN)}
+			scratch[wk] = sc
+		}
 		var w []float64
 		if gs != nil {
 			// Weights row by row: the L1 norm of ∂L/∂S over each group.
-			w = make([]float64, n)
+			w = sc.w[:n]
 			for u := 0; u < rs; u++ {
 				row := gs[(r0+u)*ts.dIn+c0 : (r0+u)*ts.dIn+c0+cs]
 				wr := w[u*perRow : (u+1)*perRow]
@@ -218,7 +232,8 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 		if draws != nil {
 			u = draws[drawOff[t]:drawOff[t+1]]
 		}
-		for q, k := range pickGroups(cfg.Select, w, u, n, len(out)) {
+		sc.picks = pickGroups(cfg.Select, w, u, n, len(out), sc.taken, sc.picks)
+		for q, k := range sc.picks {
 			out[q] = at(k)
 		}
 	})

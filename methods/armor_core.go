@@ -65,30 +65,44 @@ func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int
 func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (changed int, dSum float64, err error) {
 	p := ts.p
 	nc := len(ts.lb.sizes)
-	byTile := map[int][]int{}
-	var tiles []int
+	nTiles := len(ts.la.sizes) * nc
+	// Bucket the groups by tile, keeping their order within a tile.
+	tileOf := make([]int, len(groups))
+	start := make([]int, nTiles+1)
 	for k, g := range groups {
 		if g.Row < 0 || g.Row >= ts.dOut || g.Col < 0 || g.Col+p.M > ts.dIn || g.Col%p.M != 0 {
 			return 0, 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, ts.dOut, ts.dIn, p.M)
 		}
 		i, j := ts.tileOf(g)
-		t := i*nc + j
-		if _, ok := byTile[t]; !ok {
-			tiles = append(tiles, t)
-		}
-		byTile[t] = append(byTile[t], k)
+		tileOf[k] = i*nc + j
+		start[tileOf[k]+1]++
+	}
+	for t := 0; t < nTiles; t++ {
+		start[t+1] += start[t]
+	}
+	order := make([]int, len(groups))
+	fill := append([]int(nil), start[:nTiles]...)
+	for k, t := range tileOf {
+		order[fill[t]] = k
+		fill[t]++
 	}
 	supports := p.Supports()
 	ts.settle()
 	flags := make([]bool, len(groups))
 	deltas := make([]float64, len(groups))
 	maxB := max(slices.Max(ts.la.sizes), slices.Max(ts.lb.sizes))
-	parallelFor(len(tiles), ts.threads, func(k int) {
-		sc := newGroupScratch[T](p, maxB)
-		idxs := byTile[tiles[k]]
+	scratch := make([]*groupScratch[T], workers(nTiles, ts.threads))
+	parallelForWorker(nTiles, ts.threads, func(w, t int) {
+		idxs := order[start[t]:start[t+1]]
+		if len(idxs) == 0 {
+			return
+		}
+		if scratch[w] == nil {
+			scratch[w] = newGroupScratch[T](p, maxB)
+		}
 		skipE := lazyE && len(idxs) == 1
 		for _, idx := range idxs {
-			flags[idx], deltas[idx] = ts.updateGroup(groups[idx], supports, monotone, skipE, sc)
+			flags[idx], deltas[idx] = ts.updateGroup(groups[idx], supports, monotone, skipE, scratch[w])
 		}
 	})
 	for k, f := range flags {
@@ -97,8 +111,8 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 		}
 		dSum += deltas[k]
 	}
-	for _, idxs := range byTile {
-		if lazyE && len(idxs) == 1 {
+	for t := 0; t < nTiles; t++ {
+		if lazyE && start[t+1]-start[t] == 1 {
 			ts.eStale = true
 			break
 		}

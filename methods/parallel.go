@@ -10,15 +10,26 @@ import (
 // must write only memory of its own, so results do not depend on threads or
 // scheduling: reductions are done inside one f(k) in a fixed order.
 func parallelFor(n, threads int, f func(k int)) {
+	parallelForWorker(n, threads, func(_, k int) { f(k) })
+}
+
+// workers is the number of goroutines parallelFor(n, threads, …) uses.
+func workers(n, threads int) int {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	if threads > n {
-		threads = n
-	}
+	return max(1, min(threads, n))
+}
+
+// parallelForWorker is parallelFor that also passes f the index w of the
+// goroutine running it, 0 ≤ w < workers(n, threads), so that f can use
+// per-goroutine scratch space. Which w runs which k depends on scheduling,
+// so scratch must not carry results from one k to another.
+func parallelForWorker(n, threads int, f func(w, k int)) {
+	threads = workers(n, threads)
 	if threads <= 1 {
 		for k := 0; k < n; k++ {
-			f(k)
+			f(0, k)
 		}
 		return
 	}
@@ -33,7 +44,7 @@ func parallelFor(n, threads int, f func(k int)) {
 				if k >= n {
 					return
 				}
-				f(k)
+				f(t, k)
 			}
 		}()
 	}
