@@ -84,7 +84,7 @@ type tileSet[T float] struct {
 	keep              []bool
 	eStale            bool      // E lags S·B (sparseCoreStep with lazyE); forward fixes it
 	rowSums           []float64 // per-row Σ_j h_j E_ij², scratch of loss and refreshGrad
-	G, Tg, GS         []T // nil until refreshGrad
+	G, Tg, GS         []T       // nil until refreshGrad
 	gradValid         bool
 
 	h, sqrtH []float64 // Hessian diagonal and its square roots
