@@ -32,21 +32,24 @@ func newAdamState[T float](ts *tileSet[T]) *adamState[T] {
 // 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is given) get
 // zero gradient: their moments decay and they keep moving, as in PyTorch, but
 // they are not part of the core; with keep given, the masked result x⊙keep is
-// also written to s. The arithmetic is float64 whatever T is.
+// also written to s. The arithmetic is in the storage type, as PyTorch's
+// Adam is in its parameters' dtype.
 func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc1, bc2 float64) {
-	lr1 := cfg.LR / bc1
-	rb2 := 1 / bc2
-	b1, b2, eps := cfg.Beta1, cfg.Beta2, cfg.Eps
+	lr1, rb2, eps := T(cfg.LR/bc1), T(1/bc2), T(cfg.Eps)
+	b1, b2, c1, c2 := T(cfg.Beta1), T(cfg.Beta2), T(1-cfg.Beta1), T(1-cfg.Beta2)
 	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
+	if keep != nil {
+		keep, s = keep[:len(x)], s[:len(x)]
+	}
 	for k := range x {
-		gk := float64(g[k])
+		gk := g[k]
 		if keep != nil && !keep[k] {
 			gk = 0
 		}
-		mk := T(b1*float64(m[k]) + (1-b1)*gk)
-		vk := T(b2*float64(v[k]) + (1-b2)*gk*gk)
+		mk := b1*m[k] + c1*gk
+		vk := b2*v[k] + c2*gk*gk
 		m[k], v[k] = mk, vk
-		xk := T(float64(x[k]) - lr1*float64(mk)/(math.Sqrt(float64(vk)*rb2)+eps))
+		xk := x[k] - lr1*mk/(T(math.Sqrt(float64(vk*rb2)))+eps)
 		x[k] = xk
 		if keep != nil {
 			if keep[k] {

@@ -351,7 +351,7 @@ func (ts *tileSet[T]) rankOneTile(i, j int, a, dsb []float64, updateE bool, sc *
 		}
 		if tu := ataT[u]; tu != 0 {
 			trow := ts.Tg[off : off+cs]
-			srow := ts.GS[off : off+cs]
+			srow := ts.GS[off : off+cs][:len(trow)]
 			dh, bdh := dhT[:len(trow)], bdhT[:len(trow)]
 			for v := range trow {
 				trow[v] += tu * dh[v]
