@@ -183,9 +183,24 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 			draws[k] = rng.Float64()
 		}
 	}
-	var gs []T
+	// Group weights for the gradient and greedy rules: the L1 norm of ∂L/∂S
+	// over each group, in one pass over ts.GS row by row (streaming through
+	// memory rather than hopping between the rows of each tile).
+	var wAll []float64
+	gPerRow := ts.dIn / M
 	if !all && cfg.Select != SelectRandom {
-		gs = ts.GS
+		wAll = make([]float64, ts.dOut*gPerRow)
+		parallelFor(ts.dOut, ts.threads, func(r int) {
+			row := ts.GS[r*ts.dIn : (r+1)*ts.dIn]
+			wr := wAll[r*gPerRow : (r+1)*gPerRow]
+			for q := range wr {
+				s := 0.0
+				for _, x := range row[q*M : (q+1)*M] {
+					s += math.Abs(float64(x))
+				}
+				wr[q] = s
+			}
+		})
 	}
 	groups := make([]Group, drawOff[len(perTile)])
 	// Per-goroutine scratch: weights, the taken flags and the picks.
@@ -216,19 +231,10 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 			scratch[wk] = sc
 		}
 		var w []float64
-		if gs != nil {
-			// Weights row by row: the L1 norm of ∂L/∂S over each group.
+		if wAll != nil {
 			w = sc.w[:n]
 			for u := 0; u < rs; u++ {
-				row := gs[(r0+u)*ts.dIn+c0 : (r0+u)*ts.dIn+c0+cs]
-				wr := w[u*perRow : (u+1)*perRow]
-				for q := range wr {
-					s := 0.0
-					for _, x := range row[q*M : (q+1)*M] {
-						s += math.Abs(float64(x))
-					}
-					wr[q] = s
-				}
+				copy(w[u*perRow:(u+1)*perRow], wAll[(r0+u)*gPerRow+c0/M:])
 			}
 		}
 		var u []float64

@@ -91,6 +91,11 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 	flags := make([]bool, len(groups))
 	deltas := make([]float64, len(groups))
 	maxB := max(slices.Max(ts.la.sizes), slices.Max(ts.lb.sizes))
+	var pend *pendingGrad[T]
+	if ts.gradValid {
+		pend = ts.pendingFor(len(groups), maxB)
+	}
+	yFirst := ts.firstGroupY(groups, order, start, maxB)
 	scratch := make([]*groupScratch[T], workers(nTiles, ts.threads))
 	parallelForWorker(nTiles, ts.threads, func(w, t int) {
 		idxs := order[start[t]:start[t+1]]
@@ -101,10 +106,17 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 			scratch[w] = newGroupScratch[T](p, maxB)
 		}
 		skipE := lazyE && len(idxs) == 1
-		for _, idx := range idxs {
-			flags[idx], deltas[idx] = ts.updateGroup(groups[idx], supports, monotone, skipE, scratch[w])
+		for q, idx := range idxs {
+			var y []float64
+			if q == 0 {
+				y = yFirst[t*maxB : (t+1)*maxB]
+			}
+			flags[idx], deltas[idx] = ts.updateGroup(groups[idx], idx, y, supports, monotone, skipE, pend, scratch[w])
 		}
 	})
+	if pend != nil {
+		ts.applyPendingGrad(pend, order, start)
+	}
 	for k, f := range flags {
 		if f {
 			changed++
@@ -124,7 +136,12 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 // S, S·B and E (and the gradients when they are current). It touches only the
 // group's tile (E only unless skipE). It reports whether the support changed
 // and the exact change of the tile's weighted squared residual.
-func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone, skipE bool, sc *groupScratch[T]) (bool, float64) {
+//
+// When the gradients are current (pend non-nil), their rank-one changes are
+// recorded in pend at slot and applied after all groups (applyPendingGrad):
+// no group's solve reads them, and applying them row by row streams through
+// memory instead of hopping between the rows of scattered tiles.
+func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports [][]int, monotone, skipE bool, pend *pendingGrad[T], sc *groupScratch[T]) (bool, float64) {
 	p := ts.p
 	M := p.M
 	i, j := ts.tileOf(g)
@@ -150,16 +167,21 @@ func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone, skipE boo
 			btq[v] = float64(b) * sqrtH[v]
 		}
 	}
-	// y = E_tile(weighted)ᵀ·a.
-	y := clear0(sc.y[:cs])
-	for u := 0; u < rs; u++ {
-		au := a[u]
-		if au == 0 {
-			continue
-		}
-		row := ts.E[(r0+u)*stride+c0 : (r0+u)*stride+c0+cs]
-		for v, ev := range row {
-			y[v] += float64(ev) * au
+	// y = E_tile(weighted)ᵀ·a (precomputed for a tile's first group).
+	y := sc.y[:cs]
+	if yPre != nil {
+		copy(y, yPre[:cs])
+	} else {
+		clear(y)
+		for u := 0; u < rs; u++ {
+			au := a[u]
+			if au == 0 {
+				continue
+			}
+			row := ts.E[(r0+u)*stride+c0 : (r0+u)*stride+c0+cs]
+			for v, ev := range row {
+				y[v] += float64(ev) * au
+			}
 		}
 	}
 	for v := range y {
@@ -222,6 +244,9 @@ func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone, skipE boo
 			bestCost, bestP, bestX = cost, P, append(bestX[:0], x...)
 		}
 	}
+	if pend != nil {
+		pend.used[slot] = false
+	}
 	if bestP == nil {
 		return false, 0
 	}
@@ -272,102 +297,180 @@ func (ts *tileSet[T]) updateGroup(g Group, supports [][]int, monotone, skipE boo
 	for v, d := range dsb {
 		sbRow[v] += T(d)
 	}
-	ts.rankOneTile(i, j, a, dsb, !skipE, sc)
+	if !skipE {
+		ts.rankOneE(i, j, a, dsb, sc)
+	}
+	if pend != nil {
+		ts.recordGrad(i, j, a, dsb, pend, slot)
+	}
 	return changed, dq
 }
 
-// rankOneTile applies the rank-one change ΔE = a·dsbᵀ of tile (i, j) to E
-// (when updateE) and, when the gradients are current, keeps G, Tg = AᵀG and GS = Tg·Bᵀ exact:
-//
-//	ΔG = c·a·(dsb⊙h)ᵀ,  ΔTg = c·(A_iᵀa)·(dsb⊙h)ᵀ,  ΔGS = c·(A_iᵀa)·(B_j·(dsb⊙h))ᵀ
-//
-// with c = 2/denom: O(b²) work instead of two tile products. The small
-// vectors are formed in float64 and rounded once to the storage type; the
-// row updates, one pass over the tile's rows for all four arrays, run in the
-// storage type.
-func (ts *tileSet[T]) rankOneTile(i, j int, a, dsb []float64, updateE bool, sc *groupScratch[T]) {
+// firstGroupY computes, for the first group of every tile, y = E_tileᵀ·a
+// with a the column of A_i at the group's row (updateGroup's y before the
+// √h scaling), in one pass over E row by row: E is read streaming instead of
+// tile by tile. Tile t's vector is at [t·maxB, t·maxB + its width). The sums
+// run over the tile's rows in order, as updateGroup's would.
+func (ts *tileSet[T]) firstGroupY(groups []Group, order, start []int, maxB int) []float64 {
+	nc := len(ts.lb.sizes)
+	n := len(ts.la.sizes) * nc * maxB
+	if cap(ts.yBuf) < n {
+		ts.yBuf = make([]float64, n)
+	}
+	yAll := ts.yBuf[:n]
+	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+		r0, rs := ts.la.starts[i], ts.la.sizes[i]
+		Ai := ts.A[i]
+		clear(yAll[i*nc*maxB : (i+1)*nc*maxB])
+		for u := 0; u < rs; u++ {
+			base := (r0 + u) * ts.dIn
+			for j := 0; j < nc; j++ {
+				t := i*nc + j
+				if start[t] == start[t+1] {
+					continue
+				}
+				au := float64(Ai[u*rs+groups[order[start[t]]].Row-r0])
+				if au == 0 {
+					continue
+				}
+				c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+				y := yAll[t*maxB : t*maxB+cs]
+				for v, ev := range ts.E[base+c0 : base+c0+cs][:len(y)] {
+					y[v] += float64(ev) * au
+				}
+			}
+		}
+	})
+	return yAll
+}
+
+// rankOneE applies the rank-one change ΔE = a·dsbᵀ to tile (i, j) of E, in
+// the storage type.
+func (ts *tileSet[T]) rankOneE(i, j int, a, dsb []float64, sc *groupScratch[T]) {
 	r0, rs := ts.la.starts[i], ts.la.sizes[i]
 	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-	stride := ts.dIn
-	grad := ts.gradValid
-	aT, dsbT := sc.aT[:rs], sc.dsbT[:cs]
-	for u, x := range a {
-		aT[u] = T(x)
-	}
+	dsbT := sc.dsbT[:cs]
 	for v, x := range dsb {
 		dsbT[v] = T(x)
 	}
-	var ataT, dhT, bdhT []T
-	if grad {
-		Ai, Bj := ts.A[i], ts.B[j]
-		c := 2 / ts.denom
-		dh := sc.dh[:cs]
-		h := ts.h[c0 : c0+cs]
-		for v, d := range dsb {
-			dh[v] = c * d * h[v]
-		}
-		ata := clear0(sc.ata[:rs]) // A_iᵀ·a
-		for u := 0; u < rs; u++ {
-			au := a[u]
-			if au == 0 {
-				continue
-			}
-			row := Ai[u*rs : (u+1)*rs]
-			for w, x := range row {
-				ata[w] += float64(x) * au
-			}
-		}
-		ataT, dhT, bdhT = sc.ataT[:rs], sc.dhT[:cs], sc.bdhT[:cs]
-		for u := 0; u < cs; u++ { // B_j·(dsb⊙h)·c
-			s := 0.0
-			for v, x := range Bj[u*cs : (u+1)*cs] {
-				s += float64(x) * dh[v]
-			}
-			bdhT[u] = T(s)
-			dhT[u] = T(dh[u])
-		}
-		for u, x := range ata {
-			ataT[u] = T(x)
-		}
-	}
 	for u := 0; u < rs; u++ {
-		off := (r0+u)*stride + c0
-		if au := aT[u]; au != 0 {
-			if updateE {
-				e := ts.E[off : off+cs]
-				for v, d := range dsbT[:len(e)] {
-					e[v] += au * d
-				}
-			}
-			if grad {
-				g := ts.G[off : off+cs]
-				for v, d := range dhT[:len(g)] {
-					g[v] += au * d
-				}
-			}
-		}
-		if !grad {
+		au := T(a[u])
+		if au == 0 {
 			continue
 		}
-		if tu := ataT[u]; tu != 0 {
-			trow := ts.Tg[off : off+cs]
-			srow := ts.GS[off : off+cs][:len(trow)]
-			dh, bdh := dhT[:len(trow)], bdhT[:len(trow)]
-			for v := range trow {
-				trow[v] += tu * dh[v]
-				srow[v] += tu * bdh[v]
-			}
+		off := (r0+u)*ts.dIn + c0
+		e := ts.E[off : off+cs]
+		for v, d := range dsbT[:len(e)] {
+			e[v] += au * d
 		}
 	}
+}
+
+// pendingGrad holds, per group, the rank-one change its update makes to the
+// gradients (see recordGrad), until applyPendingGrad applies them.
+type pendingGrad[T float] struct {
+	maxB            int
+	used            []bool
+	a, ata, dh, bdh []T // slot k at [k·maxB, (k+1)·maxB)
+}
+
+// pendingFor returns the tile set's pending-gradient buffers sized for n
+// groups, reusing them across steps.
+func (ts *tileSet[T]) pendingFor(n, maxB int) *pendingGrad[T] {
+	p := ts.pending
+	if p == nil || p.maxB != maxB || len(p.used) < n {
+		p = &pendingGrad[T]{maxB: maxB, used: make([]bool, n),
+			a: make([]T, n*maxB), ata: make([]T, n*maxB), dh: make([]T, n*maxB), bdh: make([]T, n*maxB)}
+		ts.pending = p
+	}
+	clear(p.used[:n])
+	return p
+}
+
+// recordGrad records in slot the change of the gradients caused by the
+// rank-one change a·dsbᵀ of tile (i, j) of E:
+//
+//	ΔG = a·dhᵀ,  ΔTg = (A_iᵀa)·dhᵀ,  ΔGS = (A_iᵀa)·(B_j·dh)ᵀ,  dh = c·(dsb⊙h)
+//
+// with c = 2/denom: O(b²) work instead of two tile products. The vectors are
+// formed in float64 and rounded once to the storage type.
+func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], slot int) {
+	rs := ts.la.sizes[i]
+	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+	Ai, Bj := ts.A[i], ts.B[j]
+	o := slot * p.maxB
+	aT, ataT, dhT, bdhT := p.a[o:o+rs], p.ata[o:o+rs], p.dh[o:o+cs], p.bdh[o:o+cs]
+	c := 2 / ts.denom
+	h := ts.h[c0 : c0+cs]
+	var dhBuf [512]float64
+	dh := dhBuf[:0]
+	if cs <= len(dhBuf) {
+		dh = dhBuf[:cs]
+	} else {
+		dh = make([]float64, cs)
+	}
+	for v, d := range dsb {
+		dh[v] = c * d * h[v]
+		dhT[v] = T(dh[v])
+	}
+	for w := range ataT { // A_iᵀ·a
+		s := 0.0
+		for u := 0; u < rs; u++ {
+			s += float64(Ai[u*rs+w]) * a[u]
+		}
+		ataT[w] = T(s)
+		aT[w] = T(a[w])
+	}
+	for u := 0; u < cs; u++ { // B_j·dh
+		s := 0.0
+		for v, x := range Bj[u*cs : (u+1)*cs] {
+			s += float64(x) * dh[v]
+		}
+		bdhT[u] = T(s)
+	}
+	p.used[slot] = true
+}
+
+// applyPendingGrad adds the recorded rank-one changes to G, Tg and GS, row by
+// row in parallel over row blocks; within a row, tiles in column order and a
+// tile's groups in their order, so the result does not depend on threads.
+func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
+	nc := len(ts.lb.sizes)
+	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+		r0, rs := ts.la.starts[i], ts.la.sizes[i]
+		for u := 0; u < rs; u++ {
+			base := (r0 + u) * ts.dIn
+			for j := 0; j < nc; j++ {
+				t := i*nc + j
+				c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+				for _, slot := range order[start[t]:start[t+1]] {
+					if !p.used[slot] {
+						continue
+					}
+					o := slot * p.maxB
+					au, tu := p.a[o+u], p.ata[o+u]
+					dh, bdh := p.dh[o:o+cs], p.bdh[o:o+cs]
+					g := ts.G[base+c0 : base+c0+cs][:len(dh)]
+					tg := ts.Tg[base+c0 : base+c0+cs][:len(dh)]
+					gs := ts.GS[base+c0 : base+c0+cs][:len(dh)]
+					for v, d := range dh {
+						g[v] += au * d
+						tg[v] += tu * d
+						gs[v] += tu * bdh[v]
+					}
+				}
+			}
+		}
+	})
 }
 
 // groupScratch holds the work vectors of updateGroup, allocated once per tile
 // task so the sparse-core step does not allocate per group: the group's
 // algebra in float64, and the rank-one update's vectors in the storage type.
 type groupScratch[T float] struct {
-	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb, dh, ata []float64
-	aT, dsbT, ataT, dhT, bdhT                                           []T
-	inP                                                                 []bool
+	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb []float64
+	dsbT                                                       []T
+	inP                                                        []bool
 }
 
 func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
@@ -377,9 +480,7 @@ func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
 		gram: make([]float64, M*M), old: make([]float64, M), f: make([]float64, M),
 		x: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
 		bestX: make([]float64, 0, N), nw: make([]float64, M), delta: make([]float64, M),
-		dsb: make([]float64, maxB), dh: make([]float64, maxB), ata: make([]float64, maxB),
-		aT: make([]T, maxB), dsbT: make([]T, maxB), ataT: make([]T, maxB),
-		dhT: make([]T, maxB), bdhT: make([]T, maxB), inP: make([]bool, M),
+		dsb: make([]float64, maxB), dsbT: make([]T, maxB), inP: make([]bool, M),
 	}
 }
 

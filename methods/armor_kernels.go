@@ -86,6 +86,8 @@ type tileSet[T float] struct {
 	rowSums           []float64 // per-row Σ_j h_j E_ij², scratch of loss and refreshGrad
 	G, Tg, GS         []T       // nil until refreshGrad
 	gradValid         bool
+	pending           *pendingGrad[T] // sparseCoreStep's gradient changes, reused
+	yBuf              []float64       // sparseCoreStep's first-group y vectors, reused
 
 	h, sqrtH []float64 // Hessian diagonal and its square roots
 	hT       []T       // h in storage type, for the gradient
