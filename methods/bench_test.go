@@ -176,13 +176,18 @@ func benchGemm[T float](b *testing.B, n, threads int) {
 // BenchmarkARMORIterationLlama7B times one ARMOR iteration on Llama-2-7B's
 // shapes (4096 × 4096 attention, 4096 × 11008 MLP) and reports the process's
 // peak resident memory. It needs several GiB, so it runs only with
-// ARMOR_BENCH_LARGE=1.
+// ARMOR_BENCH_LARGE=1; ARMOR_BENCH_PRECISION=float32 measures the float32
+// working set (one precision per process, since the peak is per process).
 func BenchmarkARMORIterationLlama7B(b *testing.B) {
 	if os.Getenv("ARMOR_BENCH_LARGE") == "" {
 		b.Skip("set ARMOR_BENCH_LARGE=1 to run the Llama-2-7B shapes (several GiB)")
 	}
+	prec := Precision(os.Getenv("ARMOR_BENCH_PRECISION"))
+	if prec == "" {
+		prec = Float64
+	}
 	for _, tc := range []struct{ dOut, dIn int }{{4096, 4096}, {4096, 11008}} {
-		b.Run(fmt.Sprintf("%dx%d/b128", tc.dOut, tc.dIn), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dx%d/b128/%s", tc.dOut, tc.dIn, prec), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(5, 6))
 			W := mat.NewDense(tc.dOut, tc.dIn, nil)
 			for k := range W.RawMatrix().Data {
@@ -194,24 +199,34 @@ func BenchmarkARMORIterationLlama7B(b *testing.B) {
 			}
 			norm := Normalize(W)
 			W = nil
-			st, err := NewARMORState(norm, h, Pattern24, 128, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
 			cfg := DefaultARMORConfig()
-			cfg.BlockSize = 128
-			run := newARMORRun(st, cfg)
-			run.save(st.Loss())
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := run.iteration(); err != nil {
+			cfg.BlockSize, cfg.Precision = 128, prec
+			var run descentRun
+			if prec == Float32 {
+				r, err := newARMORRun32(norm, h, Pattern24, cfg)
+				if err != nil {
 					b.Fatal(err)
 				}
-				run.save(st.Loss())
+				run = r
+			} else {
+				st, err := NewARMORState(norm, h, Pattern24, 128, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				run = newARMORRun(st, cfg)
+			}
+			run.save(run.currentLoss())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				loss, err := run.iteration()
+				if err != nil {
+					b.Fatal(err)
+				}
+				run.save(loss)
 			}
 			b.StopTimer()
 			b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
-			b.ReportMetric(float64(tc.dOut*tc.dIn)*8/(1<<20), "MiB-per-matrix")
+			b.ReportMetric(float64(tc.dOut*tc.dIn)*8/(1<<20), "MiB-per-float64-matrix")
 		})
 	}
 }
