@@ -18,7 +18,8 @@ import (
 // every recorded checkpoint from 100 iterations on. Their group selection is
 // random, so only the statistics can match: one trajectory is chaotic in its
 // rounding (a different BLAS gives a different run) and single seeds spread
-// by several per cent.
+// by several per cent. Both storage types are checked (the authors ran
+// float32).
 func TestReferenceARMORRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full-length ARMOR runs are skipped in -short mode")
@@ -27,42 +28,54 @@ func TestReferenceARMORRuns(t *testing.T) {
 	for _, c := range loadCases(t) {
 		l := c.layer(t)
 		for _, run := range c.meta.ArmorRuns.Runs {
-			t.Run(fmt.Sprintf("%s/b%d/lr%g", c.name, run.BlockSize, run.LR), func(t *testing.T) {
-				var results []*methods.Result
-				for _, seed := range seeds {
-					cfg := methods.DefaultARMORConfig()
-					cfg.BlockSize, cfg.LR, cfg.Iters, cfg.Seed = run.BlockSize, run.LR, run.ItersRun, seed
-					res, err := (&methods.ARMOR{Pattern: methods.Pattern24, Config: cfg}).Prune(l)
-					require.NoError(t, err)
-					assert.LessOrEqual(t, relErr(res.History[0], run.Losses["0"]), tolLoss, "iteration 0 is NoWag-P")
-					if res.StoppedEarly {
-						// The patience rule's atol (1e-8) is absolute: a run whose
-						// loss falls to ~1e-6 may legitimately stop before theirs.
-						t.Logf("seed %d stopped early after %d iterations at loss %.6g", seed, res.Iterations, res.ProxyLoss)
-					}
-					results = append(results, res)
-				}
-				for key, theirs := range run.Losses {
-					it, err := strconv.Atoi(key)
-					require.NoError(t, err)
-					if it < 100 {
-						continue
-					}
-					var ours []float64
-					for _, res := range results {
-						v := res.ProxyLoss // after an early stop: the final loss
-						if it < len(res.History) {
-							v = res.History[it]
-						}
-						ours = append(ours, v)
-					}
-					sort.Float64s(ours)
-					med := ours[len(ours)/2]
-					t.Logf("iteration %5d: ours (median of seeds %v) %.6g, authors %.6g (ratio %.3f; seeds %.3f..%.3f)",
-						it, seeds, med, theirs, med/theirs, ours[0]/theirs, ours[len(ours)-1]/theirs)
-					assert.LessOrEqual(t, med, 1.05*theirs, "iteration %d", it)
-				}
-			})
+			for _, prec := range []methods.Precision{methods.Float64, methods.Float32} {
+				t.Run(fmt.Sprintf("%s/b%d/lr%g/%s", c.name, run.BlockSize, run.LR, prec), func(t *testing.T) {
+					checkReferenceRun(t, l, run, prec, seeds)
+				})
+			}
 		}
+	}
+}
+
+func checkReferenceRun(t *testing.T, l *methods.Layer, run armorRun, prec methods.Precision, seeds []uint64) {
+	// The starting loss is NoWag-P's, exactly in float64 and to float32
+	// rounding in float32.
+	tol0 := tolLoss
+	if prec == methods.Float32 {
+		tol0 = 1e-5
+	}
+	var results []*methods.Result
+	for _, seed := range seeds {
+		cfg := methods.DefaultARMORConfig()
+		cfg.BlockSize, cfg.LR, cfg.Iters, cfg.Seed, cfg.Precision = run.BlockSize, run.LR, run.ItersRun, seed, prec
+		res, err := (&methods.ARMOR{Pattern: methods.Pattern24, Config: cfg}).Prune(l)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, relErr(res.History[0], run.Losses["0"]), tol0, "iteration 0 is NoWag-P")
+		if res.StoppedEarly {
+			// The patience rule's atol (1e-8) is absolute: a run whose
+			// loss falls to ~1e-6 may legitimately stop before theirs.
+			t.Logf("seed %d stopped early after %d iterations at loss %.6g", seed, res.Iterations, res.ProxyLoss)
+		}
+		results = append(results, res)
+	}
+	for key, theirs := range run.Losses {
+		it, err := strconv.Atoi(key)
+		require.NoError(t, err)
+		if it < 100 {
+			continue
+		}
+		var ours []float64
+		for _, res := range results {
+			v := res.ProxyLoss // after an early stop: the final loss
+			if it < len(res.History) {
+				v = res.History[it]
+			}
+			ours = append(ours, v)
+		}
+		sort.Float64s(ours)
+		med := ours[len(ours)/2]
+		t.Logf("iteration %5d: ours (median of seeds %v) %.6g, authors %.6g (ratio %.3f; seeds %.3f..%.3f)",
+			it, seeds, med, theirs, med/theirs, ours[0]/theirs, ours[len(ours)-1]/theirs)
+		assert.LessOrEqual(t, med, 1.05*theirs, "iteration %d", it)
 	}
 }

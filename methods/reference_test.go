@@ -44,13 +44,16 @@ type refMeta struct {
 		LossAfter  float64 `json:"proxy_loss_after"`
 	} `json:"armor_step"`
 	ArmorRuns struct {
-		Runs []struct {
-			BlockSize int                `json:"block_size"`
-			LR        float64            `json:"lr"`
-			Losses    map[string]float64 `json:"proxy_loss_after_iters"`
-			ItersRun  int                `json:"iters_run"`
-		} `json:"runs"`
+		Runs []armorRun `json:"runs"`
 	} `json:"armor_runs"`
+}
+
+// armorRun is one of the authors' recorded ARMOR runs.
+type armorRun struct {
+	BlockSize int                `json:"block_size"`
+	LR        float64            `json:"lr"`
+	Losses    map[string]float64 `json:"proxy_loss_after_iters"`
+	ItersRun  int                `json:"iters_run"`
 }
 
 func loadCases(t *testing.T) []refCase {
