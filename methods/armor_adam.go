@@ -189,7 +189,10 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 	var wAll []float64
 	gPerRow := ts.dIn / M
 	if !all && cfg.Select != SelectRandom {
-		wAll = make([]float64, ts.dOut*gPerRow)
+		if len(ts.wSel) != ts.dOut*gPerRow {
+			ts.wSel = make([]float64, ts.dOut*gPerRow)
+		}
+		wAll = ts.wSel
 		parallelFor(ts.dOut, ts.threads, func(r int) {
 			row := ts.GS[r*ts.dIn : (r+1)*ts.dIn]
 			wr := wAll[r*gPerRow : (r+1)*gPerRow]

@@ -88,6 +88,7 @@ type tileSet[T float] struct {
 	gradValid         bool
 	pending           *pendingGrad[T] // sparseCoreStep's gradient changes, reused
 	yBuf              []float64       // sparseCoreStep's first-group y vectors, reused
+	wSel              []float64       // selectGroups' group weights, reused
 
 	h, sqrtH []float64 // Hessian diagonal and its square roots
 	hT       []T       // h in storage type, for the gradient
