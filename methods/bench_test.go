@@ -107,11 +107,12 @@ func BenchmarkHessian(b *testing.B) {
 	}
 }
 
-// BenchmarkMaskMethods times Wanda and NoWag-P (mask only) at d × d.
+// BenchmarkMaskMethods times the mask-only methods (Magnitude, Wanda,
+// NoWag-P) at d × d, including finish's proxy loss (no H, so no output error).
 func BenchmarkMaskMethods(b *testing.B) {
 	for _, d := range []int{1024, 2048} {
 		l := benchLayer(b, d, d, 16, false)
-		for _, m := range []Method{&Wanda{Pattern: Pattern24}, &NoWagP{Pattern: Pattern24}} {
+		for _, m := range []Method{&Magnitude{Pattern: Pattern24}, &Wanda{Pattern: Pattern24}, &NoWagP{Pattern: Pattern24}} {
 			b.Run(fmt.Sprintf("%s/d%d", m.Name(), d), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					if _, err := m.Prune(l); err != nil {

@@ -16,10 +16,10 @@ func (m *Magnitude) Prune(l *Layer) (*Result, error) {
 	if err := l.Check(m.Pattern); err != nil {
 		return nil, err
 	}
-	w := l.W.RawMatrix().Data
-	score := make([]float64, len(w))
-	for k, v := range w {
-		score[k] = math.Abs(v)
-	}
-	return maskOnly(m.Name(), m.Pattern, l, score)
+	return maskOnly(m.Name(), m.Pattern, l, func(w, _, score []float64) {
+		score = score[:len(w)]
+		for j, v := range w {
+			score[j] = math.Abs(v)
+		}
+	})
 }

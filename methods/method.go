@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -55,9 +56,30 @@ func (l *Layer) Check(p Pattern) error {
 			return fmt.Errorf("X has %d columns, want d_in=%d", xc, c)
 		}
 	}
-	for i, v := range l.W.RawMatrix().Data {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("W has a non-finite entry %v at (%d, %d)", v, i/c, i%c)
+	return checkFinite(l.W.RawMatrix())
+}
+
+// checkFinite reports the first non-finite entry of w (row-major) as an
+// error. Scanning all of W costs about as much as a mask-only method's
+// arithmetic, so row chunks are scanned in parallel with a branch-free test,
+// and only a chunk found bad is searched again for the position.
+func checkFinite(w blas64.General) error {
+	bad := make([]bool, numChunks(w.Rows, rowChunk))
+	parallelFor(len(bad), 0, func(c int) {
+		for i := c * rowChunk; i < min((c+1)*rowChunk, w.Rows); i++ {
+			bad[c] = bad[c] || hasNonFinite(w.Data[i*w.Stride:i*w.Stride+w.Cols])
+		}
+	})
+	for c, b := range bad {
+		if !b {
+			continue
+		}
+		for i := c * rowChunk; i < min((c+1)*rowChunk, w.Rows); i++ {
+			for j, v := range w.Data[i*w.Stride : i*w.Stride+w.Cols] {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return fmt.Errorf("W has a non-finite entry %v at (%d, %d)", v, i, j)
+				}
+			}
 		}
 	}
 	return nil
@@ -179,6 +201,12 @@ func New(name string, cfg Config) (Method, error) {
 // finish fills in the loss and output error of a result whose What is set.
 func finish(l *Layer, norm *Normalization, res *Result) (*Result, error) {
 	res.ProxyLoss = norm.ProxyLoss(l.Stats.Hdiag, res.What)
+	return finishOutputError(l, res)
+}
+
+// finishOutputError fills in the output error of a result whose What is set:
+// on X when the layer carries activations, else on H, else NaN.
+func finishOutputError(l *Layer, res *Result) (*Result, error) {
 	res.OutputError = math.NaN()
 	var err error
 	switch {
@@ -188,30 +216,71 @@ func finish(l *Layer, norm *Normalization, res *Result) (*Result, error) {
 		res.OutputError, err = OutputErrorFromHessian(l.Stats.H, l.W, res.What)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: output error: %w", res.Method, err)
 	}
 	return res, nil
 }
 
-// applyMask returns W⊙M.
-func applyMask(W *mat.Dense, m *Mask) *mat.Dense {
-	out := mat.DenseCopyOf(W)
-	data := out.RawMatrix().Data
-	for k, keep := range m.Keep {
-		if !keep {
-			data[k] = 0
-		}
+// hasNonFinite reports whether x holds a NaN or ±Inf, without a branch per
+// entry: an entry is non-finite exactly when its exponent bits are all set,
+// and then adding one unit of exponent carries into the sign bit.
+func hasNonFinite(x []float64) bool {
+	const exp, one = 0x7ff0000000000000, 1 << 52
+	acc := uint64(0)
+	for _, v := range x {
+		acc |= math.Float64bits(v)&exp + one
 	}
-	return out
+	return acc>>63 != 0
 }
 
-// maskOnly is the shared tail of the methods that only choose a mask.
-func maskOnly(name string, p Pattern, l *Layer, score []float64) (*Result, error) {
-	r, c := l.W.Dims()
-	m, err := TopNMask(score, r, c, p)
-	if err != nil {
-		return nil, err
+// rowScorer writes the scores of one row of a mask-only method: w is the row
+// of W, wbar the same row of NoWag's W̄, score the output, all d_in long.
+type rowScorer func(w, wbar, score []float64)
+
+// maskOnly is the shared body of the methods that only choose a mask: it
+// keeps the N largest scores per group, sets Ŵ = W⊙M and measures the proxy
+// loss of Ŵ. The layer must have passed Check.
+//
+// Everything after the column norms happens in one pass over the rows, each
+// row in cache-sized scratch: W̄, the scores and the loss terms never exist as
+// d_out × d_in matrices, which used to cost more in allocation and memory
+// traffic than the arithmetic. The numbers are bitwise those of Normalize,
+// TopNMask on the full score matrix, W⊙M and Normalization.ProxyLoss: the
+// same expressions, summed in the same order.
+func maskOnly(name string, p Pattern, l *Layer, score rowScorer) (*Result, error) {
+	w := l.W.RawMatrix()
+	rows, cols := w.Rows, w.Cols
+	hdiag := l.Stats.Hdiag
+	C := columnNorms(w)
+	m := NewMask(rows, cols)
+	What := mat.NewDense(rows, cols, nil)
+	out := What.RawMatrix()
+	num, den := make([]float64, rows), make([]float64, rows)
+	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
+		wbar, s, idx := make([]float64, cols), make([]float64, cols), make([]int, p.M)
+		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
+			wi := w.Data[i*w.Stride : i*w.Stride+cols]
+			r := normalizeRow(wi, C, wbar)
+			score(wi, wbar, s)
+			keep := m.Keep[i*cols : (i+1)*cols]
+			selectRow(s, keep, p, idx)
+			what := out.Data[i*out.Stride : i*out.Stride+cols]
+			maskRow(wi, keep, what)
+			num[i] = proxyNumRow(what, wbar, C, hdiag, r)
+			den[i] = proxyDenRow(wbar, hdiag)
+		}
+	})
+	res := &Result{Method: name, Pattern: p, Mask: m, What: What, ProxyLoss: sumInOrder(num) / sumInOrder(den)}
+	return finishOutputError(l, res)
+}
+
+// maskRow writes w⊙keep into out: kept entries copied, pruned ones +0 (not
+// −0, which multiplying by 0 would give for negative weights). It selects by
+// bit masking because which entries are kept is random, so a branch would
+// mispredict half the time.
+func maskRow(w []float64, keep []bool, out []float64) {
+	keep, out = keep[:len(w)], out[:len(w)]
+	for j, v := range w {
+		out[j] = math.Float64frombits(math.Float64bits(v) & -uint64(b2i(keep[j])))
 	}
-	res := &Result{Method: name, Pattern: p, Mask: m, What: applyMask(l.W, m)}
-	return finish(l, Normalize(l.W), res)
 }

@@ -145,41 +145,88 @@ func TopNMask(score []float64, rows, cols int, p Pattern) (*Mask, error) {
 	if err := p.Check(cols); err != nil {
 		return nil, err
 	}
-	if len(score) != rows*cols {
+	if rows < 0 || len(score) != rows*cols {
 		return nil, fmt.Errorf("score has %d entries, want %d×%d", len(score), rows, cols)
 	}
 	m := NewMask(rows, cols)
+	// Rows are independent, so any split over goroutines gives the same mask.
+	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
+		idx := make([]int, p.M)
+		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
+			selectRow(score[i*cols:(i+1)*cols], m.Keep[i*cols:(i+1)*cols], p, idx)
+		}
+	})
+	return m, nil
+}
+
+// rowChunk is how many rows one parallel task of the row-wise kernels
+// handles: enough to amortize the task's scratch buffers, few enough to
+// balance the load.
+const rowChunk = 16
+
+// numChunks is ⌈n/size⌉.
+func numChunks(n, size int) int { return (n + size - 1) / size }
+
+// selectRow sets keep[j] for the N largest scores of every group of M in one
+// row (ties to the lower column) and leaves the other entries untouched; keep
+// must start all false. idx is scratch of length M for the general case.
+func selectRow(score []float64, keep []bool, p Pattern, idx []int) {
 	if p == Pattern24 {
-		parallelFor(rows, 0, func(i int) {
-			for g := i * cols; g < (i+1)*cols; g += 4 {
-				a, b := top2of4(score[g : g+4])
-				m.Keep[g+a], m.Keep[g+b] = true, true
-			}
-		})
-		return m, nil
+		for g := 0; g+4 <= len(score); g += 4 {
+			keep2of4(score[g:g+4:g+4], keep[g:g+4:g+4])
+		}
+		return
 	}
-	idx := make([]int, p.M)
-	for i := 0; i < rows; i++ {
-		for g := 0; g < cols; g += p.M {
-			base := i*cols + g
-			for k := range idx {
-				idx[k] = k
-			}
-			// Partial selection sort: M is tiny (4 or 8).
-			for a := 0; a < p.N; a++ {
-				best := a
-				for b := a + 1; b < p.M; b++ {
-					if score[base+idx[b]] > score[base+idx[best]] ||
-						(score[base+idx[b]] == score[base+idx[best]] && idx[b] < idx[best]) {
-						best = b
-					}
+	for g := 0; g < len(score); g += p.M {
+		for k := range idx {
+			idx[k] = k
+		}
+		// Partial selection sort: M is tiny (4 or 8).
+		for a := 0; a < p.N; a++ {
+			best := a
+			for b := a + 1; b < p.M; b++ {
+				if score[g+idx[b]] > score[g+idx[best]] ||
+					(score[g+idx[b]] == score[g+idx[best]] && idx[b] < idx[best]) {
+					best = b
 				}
-				idx[a], idx[best] = idx[best], idx[a]
-				m.Keep[base+idx[a]] = true
 			}
+			idx[a], idx[best] = idx[best], idx[a]
+			keep[g+idx[a]] = true
 		}
 	}
-	return m, nil
+}
+
+// keep2of4 marks the two largest of four scores, ties to the lower position:
+// the same choice as top2of4, without its data-dependent branches. Entry k
+// is kept when fewer than two others beat it, where j beats k if s[j] > s[k],
+// or s[j] = s[k] and j < k; on random scores the branchy selection
+// mispredicts about every other group, which cost more than all the rest of
+// the scoring. A NaN score makes this order inconsistent, so such groups go
+// through top2of4 to keep its exact choice.
+func keep2of4(s []float64, keep []bool) {
+	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
+	if s0 != s0 || s1 != s1 || s2 != s2 || s3 != s3 {
+		a, b := top2of4(s)
+		keep[a], keep[b] = true, true
+		return
+	}
+	c01, c02, c03 := b2i(s0 >= s1), b2i(s0 >= s2), b2i(s0 >= s3)
+	c12, c13, c23 := b2i(s1 >= s2), b2i(s1 >= s3), b2i(s2 >= s3)
+	// Number of entries that beat each one.
+	r0 := 3 - c01 - c02 - c03
+	r1 := c01 + 2 - c12 - c13
+	r2 := c02 + c12 + 1 - c23
+	r3 := c03 + c13 + c23
+	keep[0], keep[1], keep[2], keep[3] = r0 < 2, r1 < 2, r2 < 2, r3 < 2
+}
+
+// b2i is 1 for true and 0 for false; the compiler turns it into a flag move,
+// not a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // top2of4 returns the positions of the two largest of four scores, ties to the

@@ -20,7 +20,7 @@ func (w *Wanda) Prune(l *Layer) (*Result, error) {
 	if err := l.Check(w.Pattern); err != nil {
 		return nil, err
 	}
-	rows, cols := l.W.Dims()
+	_, cols := l.W.Dims()
 	norm := l.Stats.WandaNorm
 	if len(norm) != cols {
 		norm = make([]float64, cols)
@@ -32,10 +32,10 @@ func (w *Wanda) Prune(l *Layer) (*Result, error) {
 	for j, v := range norm {
 		scale[j] = math.Sqrt(math.Max(v, 0))
 	}
-	data := l.W.RawMatrix().Data
-	score := make([]float64, rows*cols)
-	for k, v := range data {
-		score[k] = math.Abs(v) * scale[k%cols]
-	}
-	return maskOnly(w.Name(), w.Pattern, l, score)
+	return maskOnly(w.Name(), w.Pattern, l, func(row, _, score []float64) {
+		score, scale := score[:len(row)], scale[:len(row)]
+		for j, v := range row {
+			score[j] = math.Abs(v) * scale[j]
+		}
+	})
 }
