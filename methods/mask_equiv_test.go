@@ -389,3 +389,33 @@ func TestHasNonFinite(t *testing.T) {
 		}
 	}
 }
+
+// TestMaskOnlyRejectsNonFinite: the mask-only methods skip Check's scan of W
+// and detect non-finite entries through the column norms; the error must be
+// Check's.
+func TestMaskOnlyRejectsNonFinite(t *testing.T) {
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		l := equivLayer(t, 40, 64, 8, false, true)
+		l.W.Set(33, 17, bad)
+		l.W.Set(35, 3, bad)
+		want := l.Check(Pattern24)
+		for _, m := range []Method{&Magnitude{Pattern: Pattern24}, &Wanda{Pattern: Pattern24}, &NoWagP{Pattern: Pattern24}} {
+			_, err := m.Prune(l)
+			if err == nil || err.Error() != want.Error() {
+				t.Fatalf("%s with %v in W: error %v, want %v", m.Name(), bad, err, want)
+			}
+		}
+	}
+	// Finite entries whose squares overflow pass Check, and still prune.
+	l := equivLayer(t, 8, 16, 8, false, false)
+	l.W.Set(2, 5, 1e200)
+	for _, m := range []Method{&Magnitude{Pattern: Pattern24}, &Wanda{Pattern: Pattern24}, &NoWagP{Pattern: Pattern24}} {
+		res, err := m.Prune(l)
+		if err != nil {
+			t.Fatalf("%s with a huge finite entry: %v", m.Name(), err)
+		}
+		if err := res.Mask.Satisfies(Pattern24); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

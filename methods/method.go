@@ -31,6 +31,15 @@ type Layer struct {
 // Check validates the shapes of a layer against pattern p and returns an
 // error naming what is wrong.
 func (l *Layer) Check(p Pattern) error {
+	if err := l.checkShapes(p); err != nil {
+		return err
+	}
+	return checkFinite(l.W.RawMatrix())
+}
+
+// checkShapes is Check without the scan of W for non-finite entries, for the
+// mask-only methods, which find them in their own pass over W (maskOnly).
+func (l *Layer) checkShapes(p Pattern) error {
 	if l == nil || l.W == nil {
 		return fmt.Errorf("layer has no weight W")
 	}
@@ -56,7 +65,7 @@ func (l *Layer) Check(p Pattern) error {
 			return fmt.Errorf("X has %d columns, want d_in=%d", xc, c)
 		}
 	}
-	return checkFinite(l.W.RawMatrix())
+	return nil
 }
 
 // checkFinite reports the first non-finite entry of w (row-major) as an
@@ -233,54 +242,156 @@ func hasNonFinite(x []float64) bool {
 	return acc>>63 != 0
 }
 
-// rowScorer writes the scores of one row of a mask-only method: w is the row
-// of W, wbar the same row of NoWag's W̄, score the output, all d_in long.
-type rowScorer func(w, wbar, score []float64)
+// scoreKind is the score of a mask-only method.
+type scoreKind int
+
+const (
+	scoreMagnitude scoreKind = iota // |W_ij|
+	scoreWanda                      // |W_ij|·scale_j
+	scoreNoWag                      // W̄_ij²·hdiag_j
+)
 
 // maskOnly is the shared body of the methods that only choose a mask: it
 // keeps the N largest scores per group, sets Ŵ = W⊙M and measures the proxy
-// loss of Ŵ. The layer must have passed Check.
+// loss of Ŵ. The layer must have passed checkShapes; scale is Wanda's
+// per-column factor (nil for the others).
 //
-// Everything after the column norms happens in one pass over the rows, each
+// After the column norms everything happens in one pass over the rows, each
 // row in cache-sized scratch: W̄, the scores and the loss terms never exist as
 // d_out × d_in matrices, which used to cost more in allocation and memory
 // traffic than the arithmetic. The numbers are bitwise those of Normalize,
 // TopNMask on the full score matrix, W⊙M and Normalization.ProxyLoss: the
 // same expressions, summed in the same order.
-func maskOnly(name string, p Pattern, l *Layer, score rowScorer) (*Result, error) {
+func maskOnly(name string, p Pattern, l *Layer, kind scoreKind, scale []float64) (*Result, error) {
 	w := l.W.RawMatrix()
 	rows, cols := w.Rows, w.Cols
-	hdiag := l.Stats.Hdiag
 	C := columnNorms(w)
+	// A NaN or ±Inf in W makes its column's norm non-finite, so the scan
+	// Check would have made is only needed to name the entry. (Finite
+	// columns whose squares overflow also get here and, as before, go on.)
+	if hasNonFinite(C) {
+		if err := checkFinite(w); err != nil {
+			return nil, err
+		}
+	}
+	k := maskKernel{p: p, kind: kind, C: C, hdiag: l.Stats.Hdiag, scale: scale}
 	m := NewMask(rows, cols)
 	What := mat.NewDense(rows, cols, nil)
 	out := What.RawMatrix()
 	num, den := make([]float64, rows), make([]float64, rows)
 	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
-		wbar, s, idx := make([]float64, cols), make([]float64, cols), make([]int, p.M)
+		sc := newMaskScratch(cols, p)
 		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
-			wi := w.Data[i*w.Stride : i*w.Stride+cols]
-			r := normalizeRow(wi, C, wbar)
-			score(wi, wbar, s)
-			keep := m.Keep[i*cols : (i+1)*cols]
-			selectRow(s, keep, p, idx)
-			what := out.Data[i*out.Stride : i*out.Stride+cols]
-			maskRow(wi, keep, what)
-			num[i] = proxyNumRow(what, wbar, C, hdiag, r)
-			den[i] = proxyDenRow(wbar, hdiag)
+			num[i], den[i] = k.row(w.Data[i*w.Stride:i*w.Stride+cols], m.Keep[i*cols:(i+1)*cols],
+				out.Data[i*out.Stride:i*out.Stride+cols], sc)
 		}
 	})
 	res := &Result{Method: name, Pattern: p, Mask: m, What: What, ProxyLoss: sumInOrder(num) / sumInOrder(den)}
 	return finishOutputError(l, res)
 }
 
-// maskRow writes w⊙keep into out: kept entries copied, pruned ones +0 (not
-// −0, which multiplying by 0 would give for negative weights). It selects by
-// bit masking because which entries are kept is random, so a branch would
-// mispredict half the time.
-func maskRow(w []float64, keep []bool, out []float64) {
-	keep, out = keep[:len(w)], out[:len(w)]
+// maskKernel holds what every row of a mask-only method needs.
+type maskKernel struct {
+	p        Pattern
+	kind     scoreKind
+	C, hdiag []float64
+	scale    []float64 // Wanda's, else nil
+}
+
+// maskScratch is one task's row-sized scratch.
+type maskScratch struct {
+	wbar, score []float64
+	idx         []int
+}
+
+func newMaskScratch(cols int, p Pattern) *maskScratch {
+	return &maskScratch{wbar: make([]float64, cols), score: make([]float64, cols), idx: make([]int, p.M)}
+}
+
+// row prunes one row w: it sets keep (all false on entry) and what (all zero
+// on entry, so only kept entries are written) and returns the row's proxy
+// loss numerator and denominator.
+//
+// The row's sums are sequential chains of additions, so their cost is the
+// latency of an addition per entry; the loops are arranged so that
+// independent chains (the denominator with the scores, the numerator with
+// the selection) and the divisions overlap.
+func (k *maskKernel) row(w []float64, keep []bool, what []float64, sc *maskScratch) (num, den float64) {
+	n := len(w)
+	C, h := k.C[:n], k.hdiag[:n]
+	wbar, score := sc.wbar[:n], sc.score[:n]
+	keep, what = keep[:n], what[:n]
+
+	// W̄'s row as Normalize makes it: (w_j/C_j)/r, r = ‖w/C‖₂ + 1e-5.
+	s := 0.0
 	for j, v := range w {
-		out[j] = math.Float64frombits(math.Float64bits(v) & -uint64(b2i(keep[j])))
+		x := v / C[j]
+		wbar[j] = x
+		s += x * x
 	}
+	r := math.Sqrt(s) + normEps
+
+	// Finish W̄, add up the denominator as ProxyDenominator does (h_j·d·d
+	// with d = −W̄_ij) and score, in one loop.
+	switch k.kind {
+	case scoreNoWag:
+		for j := range wbar {
+			x := wbar[j] / r
+			wbar[j] = x
+			d := -x
+			den += h[j] * d * d
+			score[j] = x * x * h[j]
+		}
+	case scoreWanda:
+		scale := k.scale[:n]
+		for j := range wbar {
+			x := wbar[j] / r
+			wbar[j] = x
+			d := -x
+			den += h[j] * d * d
+			score[j] = math.Abs(w[j]) * scale[j]
+		}
+	default:
+		for j := range wbar {
+			x := wbar[j] / r
+			wbar[j] = x
+			d := -x
+			den += h[j] * d * d
+			score[j] = math.Abs(w[j])
+		}
+	}
+
+	if k.p != Pattern24 {
+		selectRow(score, keep, k.p, sc.idx)
+		for j, v := range w {
+			if keep[j] {
+				what[j] = v
+			}
+		}
+		return proxyNumRow(what, wbar, C, h, r), den
+	}
+	// 2:4: select, write the two kept entries, and add the group's terms
+	// h_j·(ŵ_j/(r·C_j) − W̄_ij)² in column order, as ProxyLoss does. For a
+	// pruned entry ŵ_j = +0, so the difference is exactly −W̄_ij and the term
+	// is (h_j·W̄_ij)·W̄_ij bit for bit: only the two kept entries need the
+	// division.
+	for g := 0; g+4 <= n; g += 4 {
+		a, b := sel2of4(score[g : g+4 : g+4])
+		ga, gb := g+a, g+b
+		keep[ga], keep[gb] = true, true
+		what[ga], what[gb] = w[ga], w[gb]
+		var t [4]float64
+		for q := range t {
+			x := wbar[g+q]
+			t[q] = h[g+q] * x * x
+		}
+		da := w[ga]/(r*C[ga]) - wbar[ga]
+		db := w[gb]/(r*C[gb]) - wbar[gb]
+		t[a], t[b] = h[ga]*da*da, h[gb]*db*db
+		num += t[0]
+		num += t[1]
+		num += t[2]
+		num += t[3]
+	}
+	return num, den
 }

@@ -17,11 +17,10 @@ func (n *NoWagP) Name() string { return "nowag" }
 
 // Prune keeps the N largest NoWag scores per group.
 func (n *NoWagP) Prune(l *Layer) (*Result, error) {
-	if err := l.Check(n.Pattern); err != nil {
+	if err := l.checkShapes(n.Pattern); err != nil {
 		return nil, err
 	}
-	h := l.Stats.Hdiag
-	return maskOnly(n.Name(), n.Pattern, l, func(_, wbar, score []float64) { nowagScores(wbar, h, score) })
+	return maskOnly(n.Name(), n.Pattern, l, scoreNoWag, nil)
 }
 
 // nowagScores writes one row's NoWag scores W̄_ij²·hdiag_j.

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -196,19 +197,23 @@ func selectRow(score []float64, keep []bool, p Pattern, idx []int) {
 	}
 }
 
-// keep2of4 marks the two largest of four scores, ties to the lower position:
-// the same choice as top2of4, without its data-dependent branches. Entry k
-// is kept when fewer than two others beat it, where j beats k if s[j] > s[k],
-// or s[j] = s[k] and j < k; on random scores the branchy selection
-// mispredicts about every other group, which cost more than all the rest of
-// the scoring. A NaN score makes this order inconsistent, so such groups go
-// through top2of4 to keep its exact choice.
+// keep2of4 marks the two largest of four scores, ties to the lower position.
 func keep2of4(s []float64, keep []bool) {
+	a, b := sel2of4(s)
+	keep[a], keep[b] = true, true
+}
+
+// sel2of4 returns the positions of the two largest of four scores, ties to
+// the lower position: the same choice as top2of4, without its data-dependent
+// branches (on random scores they mispredict about every other group, which
+// cost more than all the rest of the scoring). Entry k is kept when fewer
+// than two others beat it, where j beats k if s[j] > s[k], or s[j] = s[k]
+// and j < k. A NaN score makes this order inconsistent, so such groups go
+// through top2of4 to keep its exact choice.
+func sel2of4(s []float64) (int, int) {
 	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
 	if s0 != s0 || s1 != s1 || s2 != s2 || s3 != s3 {
-		a, b := top2of4(s)
-		keep[a], keep[b] = true, true
-		return
+		return top2of4(s)
 	}
 	c01, c02, c03 := b2i(s0 >= s1), b2i(s0 >= s2), b2i(s0 >= s3)
 	c12, c13, c23 := b2i(s1 >= s2), b2i(s1 >= s3), b2i(s2 >= s3)
@@ -217,7 +222,8 @@ func keep2of4(s []float64, keep []bool) {
 	r1 := c01 + 2 - c12 - c13
 	r2 := c02 + c12 + 1 - c23
 	r3 := c03 + c13 + c23
-	keep[0], keep[1], keep[2], keep[3] = r0 < 2, r1 < 2, r2 < 2, r3 < 2
+	kept := uint(b2i(r0 < 2) | b2i(r1 < 2)<<1 | b2i(r2 < 2)<<2 | b2i(r3 < 2)<<3)
+	return bits.TrailingZeros(kept), bits.TrailingZeros(kept & (kept - 1))
 }
 
 // b2i is 1 for true and 0 for false; the compiler turns it into a flag move,

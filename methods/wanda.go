@@ -17,7 +17,7 @@ func (w *Wanda) Name() string { return "wanda" }
 
 // Prune keeps the N largest Wanda scores per group.
 func (w *Wanda) Prune(l *Layer) (*Result, error) {
-	if err := l.Check(w.Pattern); err != nil {
+	if err := l.checkShapes(w.Pattern); err != nil {
 		return nil, err
 	}
 	_, cols := l.W.Dims()
@@ -32,10 +32,5 @@ func (w *Wanda) Prune(l *Layer) (*Result, error) {
 	for j, v := range norm {
 		scale[j] = math.Sqrt(math.Max(v, 0))
 	}
-	return maskOnly(w.Name(), w.Pattern, l, func(row, _, score []float64) {
-		score, scale := score[:len(row)], scale[:len(row)]
-		for j, v := range row {
-			score[j] = math.Abs(v) * scale[j]
-		}
-	})
+	return maskOnly(w.Name(), w.Pattern, l, scoreWanda, scale)
 }
