@@ -274,7 +274,11 @@ func maskOnly(name string, p Pattern, l *Layer, kind scoreKind, scale []float64)
 			return nil, err
 		}
 	}
-	k := maskKernel{p: p, kind: kind, C: C, hdiag: l.Stats.Hdiag, scale: scale}
+	k := maskKernel{p: p, kind: kind, C: C, hdiag: l.Stats.Hdiag, scale: scale,
+		// Scores are finite products of finite factors, except Wanda's with a
+		// non-finite scale (WandaNorm is kept as measured) and, to be safe,
+		// any score after a column norm overflowed.
+		mayNaN: hasNonFinite(C) || hasNonFinite(scale)}
 	m := NewMask(rows, cols)
 	What := mat.NewDense(rows, cols, nil)
 	out := What.RawMatrix()
@@ -296,6 +300,9 @@ type maskKernel struct {
 	kind     scoreKind
 	C, hdiag []float64
 	scale    []float64 // Wanda's, else nil
+	// mayNaN is set when a score could be NaN, which the branch-free 2:4
+	// selection does not rank as top2of4 does.
+	mayNaN bool
 }
 
 // maskScratch is one task's row-sized scratch.
@@ -376,7 +383,14 @@ func (k *maskKernel) row(w []float64, keep []bool, what []float64, sc *maskScrat
 	// is (h_j·W̄_ij)·W̄_ij bit for bit: only the two kept entries need the
 	// division.
 	for g := 0; g+4 <= n; g += 4 {
-		a, b := sel2of4(score[g : g+4 : g+4])
+		var a, b int
+		if s0, s1, s2, s3 := score[g], score[g+1], score[g+2], score[g+3]; !k.mayNaN {
+			// sel2of4Ordered, written out: the call would not be inlined.
+			e := sel24[b2i(s0 >= s1)|b2i(s0 >= s2)<<1|b2i(s0 >= s3)<<2|b2i(s1 >= s2)<<3|b2i(s1 >= s3)<<4|b2i(s2 >= s3)<<5]
+			a, b = int(e&3), int(e>>2)
+		} else {
+			a, b = sel2of4(score[g : g+4 : g+4])
+		}
 		ga, gb := g+a, g+b
 		keep[ga], keep[gb] = true, true
 		what[ga], what[gb] = w[ga], w[gb]

@@ -2,7 +2,6 @@ package methods
 
 import (
 	"fmt"
-	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -204,27 +203,56 @@ func keep2of4(s []float64, keep []bool) {
 }
 
 // sel2of4 returns the positions of the two largest of four scores, ties to
-// the lower position: the same choice as top2of4, without its data-dependent
-// branches (on random scores they mispredict about every other group, which
-// cost more than all the rest of the scoring). Entry k is kept when fewer
-// than two others beat it, where j beats k if s[j] > s[k], or s[j] = s[k]
-// and j < k. A NaN score makes this order inconsistent, so such groups go
-// through top2of4 to keep its exact choice.
+// the lower position: the same choice as top2of4, and for scores without
+// NaN the same as sel2of4Ordered.
 func sel2of4(s []float64) (int, int) {
 	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
 	if s0 != s0 || s1 != s1 || s2 != s2 || s3 != s3 {
 		return top2of4(s)
 	}
-	c01, c02, c03 := b2i(s0 >= s1), b2i(s0 >= s2), b2i(s0 >= s3)
-	c12, c13, c23 := b2i(s1 >= s2), b2i(s1 >= s3), b2i(s2 >= s3)
-	// Number of entries that beat each one.
-	r0 := 3 - c01 - c02 - c03
-	r1 := c01 + 2 - c12 - c13
-	r2 := c02 + c12 + 1 - c23
-	r3 := c03 + c13 + c23
-	kept := uint(b2i(r0 < 2) | b2i(r1 < 2)<<1 | b2i(r2 < 2)<<2 | b2i(r3 < 2)<<3)
-	return bits.TrailingZeros(kept), bits.TrailingZeros(kept & (kept - 1))
+	return sel2of4Ordered(s0, s1, s2, s3)
 }
+
+// sel2of4Ordered is sel2of4 for scores that are not NaN, with a < b. It has
+// no data-dependent branch (top2of4's mispredict about every other group on
+// random scores, which cost more than all the rest of the scoring): the six
+// pairwise comparisons index sel24, which holds the answer. With a NaN the
+// comparisons are inconsistent, and the answer is not top2of4's.
+func sel2of4Ordered(s0, s1, s2, s3 float64) (a, b int) {
+	e := sel24[b2i(s0 >= s1)|b2i(s0 >= s2)<<1|b2i(s0 >= s3)<<2|b2i(s1 >= s2)<<3|b2i(s1 >= s3)<<4|b2i(s2 >= s3)<<5]
+	return int(e & 3), int(e >> 2)
+}
+
+// sel24 maps the comparisons of sel2of4 (bit 0: s0 ≥ s1, then s0 ≥ s2,
+// s0 ≥ s3, s1 ≥ s2, s1 ≥ s3, s2 ≥ s3) to a | b<<2, the two kept positions.
+// Position k is kept when fewer than two others beat it, j beating k when
+// s[j] > s[k], or s[j] = s[k] and j < k: for j < k that is s[j] ≥ s[k].
+var sel24 = func() (t [64]uint8) {
+	pairs := [6][2]int{{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}}
+	for idx := range t {
+		var beaten [4]int
+		for p, jk := range pairs {
+			if idx>>p&1 == 1 {
+				beaten[jk[1]]++ // the lower position wins
+			} else {
+				beaten[jk[0]]++
+			}
+		}
+		var kept []int
+		for k, n := range beaten {
+			if n < 2 {
+				kept = append(kept, k)
+			}
+		}
+		// Comparisons that are not consistent with any order never occur
+		// without NaNs; give them a valid pair all the same.
+		if len(kept) != 2 {
+			kept = []int{0, 1}
+		}
+		t[idx] = uint8(kept[0] | kept[1]<<2)
+	}
+	return t
+}()
 
 // b2i is 1 for true and 0 for false; the compiler turns it into a flag move,
 // not a branch.
