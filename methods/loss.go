@@ -59,19 +59,40 @@ func normalizeRow(w, C, out []float64) float64 {
 	return r
 }
 
-// colChunk is the width of the column strips columnNorms sums in parallel:
-// 1 KiB of each row, long enough for the hardware prefetcher.
-const colChunk = 128
+// colChunk is the widest column strip columnNorms gives one task. The
+// width only affects speed: at d_in = 2048, strips of 512 columns (4 KiB of
+// a row) took half the time of strips of 128.
+const colChunk = 512
 
 // columnNorms returns C_j = ‖W[:, j]‖₂ + 1e-5. Each strip of columns is one
 // task that adds the rows in order, so every C_j is the same sequential sum
-// whatever the number of threads.
+// whatever the number of threads. Four rows are added per sweep of a strip
+// (still in row order for each column): a quarter of the accumulator
+// traffic, and four streams for the prefetcher.
 func columnNorms(w blas64.General) []float64 {
 	c := make([]float64, w.Cols)
-	parallelFor(numChunks(w.Cols, colChunk), 0, func(k int) {
-		j0, j1 := k*colChunk, min((k+1)*colChunk, w.Cols)
+	// At least four strips when there are 256 columns or more, for the cores.
+	width := min(colChunk, max(64, (numChunks(w.Cols, 4)+7)/8*8))
+	parallelFor(numChunks(w.Cols, width), 0, func(k int) {
+		j0, j1 := k*width, min((k+1)*width, w.Cols)
 		acc := c[j0:j1]
-		for i := 0; i < w.Rows; i++ {
+		i := 0
+		for ; i+4 <= w.Rows; i += 4 {
+			r0 := w.Data[i*w.Stride+j0 : i*w.Stride+j1]
+			r1 := w.Data[(i+1)*w.Stride+j0 : (i+1)*w.Stride+j1]
+			r2 := w.Data[(i+2)*w.Stride+j0 : (i+2)*w.Stride+j1]
+			r3 := w.Data[(i+3)*w.Stride+j0 : (i+3)*w.Stride+j1]
+			r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+			acc := acc[:len(r0)]
+			for j, v := range r0 {
+				s := acc[j] + v*v
+				s += r1[j] * r1[j]
+				s += r2[j] * r2[j]
+				s += r3[j] * r3[j]
+				acc[j] = s
+			}
+		}
+		for ; i < w.Rows; i++ {
 			row := w.Data[i*w.Stride+j0 : i*w.Stride+j1]
 			for j, v := range row {
 				acc[j] += v * v
