@@ -1,7 +1,5 @@
 package methods
 
-import "math"
-
 // Magnitude is the classic baseline: in every group of M input columns of a
 // row, keep the N entries with the largest |W_ij|; values are unchanged.
 type Magnitude struct {
@@ -13,13 +11,8 @@ func (m *Magnitude) Name() string { return "magnitude" }
 
 // Prune keeps the N largest |W_ij| per group.
 func (m *Magnitude) Prune(l *Layer) (*Result, error) {
-	if err := l.Check(m.Pattern); err != nil {
+	if err := l.checkShapes(m.Pattern); err != nil {
 		return nil, err
 	}
-	w := l.W.RawMatrix().Data
-	score := make([]float64, len(w))
-	for k, v := range w {
-		score[k] = math.Abs(v)
-	}
-	return maskOnly(m.Name(), m.Pattern, l, score)
+	return maskOnly(m.Name(), m.Pattern, l, scoreMagnitude, nil)
 }

@@ -145,41 +145,122 @@ func TopNMask(score []float64, rows, cols int, p Pattern) (*Mask, error) {
 	if err := p.Check(cols); err != nil {
 		return nil, err
 	}
-	if len(score) != rows*cols {
+	if rows < 0 || len(score) != rows*cols {
 		return nil, fmt.Errorf("score has %d entries, want %d×%d", len(score), rows, cols)
 	}
 	m := NewMask(rows, cols)
+	// Rows are independent, so any split over goroutines gives the same mask.
+	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
+		idx := make([]int, p.M)
+		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
+			selectRow(score[i*cols:(i+1)*cols], m.Keep[i*cols:(i+1)*cols], p, idx)
+		}
+	})
+	return m, nil
+}
+
+// rowChunk is how many rows one parallel task of the row-wise kernels
+// handles: enough to amortize the task's scratch buffers, few enough to
+// balance the load.
+const rowChunk = 16
+
+// numChunks is ⌈n/size⌉.
+func numChunks(n, size int) int { return (n + size - 1) / size }
+
+// selectRow sets keep[j] for the N largest scores of every group of M in one
+// row (ties to the lower column) and leaves the other entries untouched; keep
+// must start all false. idx is scratch of length M for the general case.
+func selectRow(score []float64, keep []bool, p Pattern, idx []int) {
 	if p == Pattern24 {
-		parallelFor(rows, 0, func(i int) {
-			for g := i * cols; g < (i+1)*cols; g += 4 {
-				a, b := top2of4(score[g : g+4])
-				m.Keep[g+a], m.Keep[g+b] = true, true
-			}
-		})
-		return m, nil
+		for g := 0; g+4 <= len(score); g += 4 {
+			keep2of4(score[g:g+4:g+4], keep[g:g+4:g+4])
+		}
+		return
 	}
-	idx := make([]int, p.M)
-	for i := 0; i < rows; i++ {
-		for g := 0; g < cols; g += p.M {
-			base := i*cols + g
-			for k := range idx {
-				idx[k] = k
-			}
-			// Partial selection sort: M is tiny (4 or 8).
-			for a := 0; a < p.N; a++ {
-				best := a
-				for b := a + 1; b < p.M; b++ {
-					if score[base+idx[b]] > score[base+idx[best]] ||
-						(score[base+idx[b]] == score[base+idx[best]] && idx[b] < idx[best]) {
-						best = b
-					}
+	for g := 0; g < len(score); g += p.M {
+		for k := range idx {
+			idx[k] = k
+		}
+		// Partial selection sort: M is tiny (4 or 8).
+		for a := 0; a < p.N; a++ {
+			best := a
+			for b := a + 1; b < p.M; b++ {
+				if score[g+idx[b]] > score[g+idx[best]] ||
+					(score[g+idx[b]] == score[g+idx[best]] && idx[b] < idx[best]) {
+					best = b
 				}
-				idx[a], idx[best] = idx[best], idx[a]
-				m.Keep[base+idx[a]] = true
 			}
+			idx[a], idx[best] = idx[best], idx[a]
+			keep[g+idx[a]] = true
 		}
 	}
-	return m, nil
+}
+
+// keep2of4 marks the two largest of four scores, ties to the lower position.
+func keep2of4(s []float64, keep []bool) {
+	a, b := sel2of4(s)
+	keep[a], keep[b] = true, true
+}
+
+// sel2of4 returns the positions of the two largest of four scores, ties to
+// the lower position: the same choice as top2of4, and for scores without
+// NaN the same as sel2of4Ordered.
+func sel2of4(s []float64) (int, int) {
+	s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
+	if s0 != s0 || s1 != s1 || s2 != s2 || s3 != s3 {
+		return top2of4(s)
+	}
+	return sel2of4Ordered(s0, s1, s2, s3)
+}
+
+// sel2of4Ordered is sel2of4 for scores that are not NaN, with a < b. It has
+// no data-dependent branch (top2of4's mispredict about every other group on
+// random scores, which cost more than all the rest of the scoring): the six
+// pairwise comparisons index sel24, which holds the answer. With a NaN the
+// comparisons are inconsistent, and the answer is not top2of4's.
+func sel2of4Ordered(s0, s1, s2, s3 float64) (a, b int) {
+	e := sel24[b2i(s0 >= s1)|b2i(s0 >= s2)<<1|b2i(s0 >= s3)<<2|b2i(s1 >= s2)<<3|b2i(s1 >= s3)<<4|b2i(s2 >= s3)<<5]
+	return int(e & 3), int(e >> 2)
+}
+
+// sel24 maps the comparisons of sel2of4 (bit 0: s0 ≥ s1, then s0 ≥ s2,
+// s0 ≥ s3, s1 ≥ s2, s1 ≥ s3, s2 ≥ s3) to a | b<<2, the two kept positions.
+// Position k is kept when fewer than two others beat it, j beating k when
+// s[j] > s[k], or s[j] = s[k] and j < k: for j < k that is s[j] ≥ s[k].
+var sel24 = func() (t [64]uint8) {
+	pairs := [6][2]int{{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}}
+	for idx := range t {
+		var beaten [4]int
+		for p, jk := range pairs {
+			if idx>>p&1 == 1 {
+				beaten[jk[1]]++ // the lower position wins
+			} else {
+				beaten[jk[0]]++
+			}
+		}
+		var kept []int
+		for k, n := range beaten {
+			if n < 2 {
+				kept = append(kept, k)
+			}
+		}
+		// Comparisons that are not consistent with any order never occur
+		// without NaNs; give them a valid pair all the same.
+		if len(kept) != 2 {
+			kept = []int{0, 1}
+		}
+		t[idx] = uint8(kept[0] | kept[1]<<2)
+	}
+	return t
+}()
+
+// b2i is 1 for true and 0 for false; the compiler turns it into a flag move,
+// not a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // top2of4 returns the positions of the two largest of four scores, ties to the

@@ -17,10 +17,10 @@ func (w *Wanda) Name() string { return "wanda" }
 
 // Prune keeps the N largest Wanda scores per group.
 func (w *Wanda) Prune(l *Layer) (*Result, error) {
-	if err := l.Check(w.Pattern); err != nil {
+	if err := l.checkShapes(w.Pattern); err != nil {
 		return nil, err
 	}
-	rows, cols := l.W.Dims()
+	_, cols := l.W.Dims()
 	norm := l.Stats.WandaNorm
 	if len(norm) != cols {
 		norm = make([]float64, cols)
@@ -32,10 +32,5 @@ func (w *Wanda) Prune(l *Layer) (*Result, error) {
 	for j, v := range norm {
 		scale[j] = math.Sqrt(math.Max(v, 0))
 	}
-	data := l.W.RawMatrix().Data
-	score := make([]float64, rows*cols)
-	for k, v := range data {
-		score[k] = math.Abs(v) * scale[k%cols]
-	}
-	return maskOnly(w.Name(), w.Pattern, l, score)
+	return maskOnly(w.Name(), w.Pattern, l, scoreWanda, scale)
 }
