@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -30,6 +31,116 @@ import (
 // is undone when it did not lower it (which only rounding or a singular
 // system can cause), so the loss is non-increasing by construction.
 
+// theoryIteration is one iteration of the gd or exact variant: the
+// continuous step, then cfg.Sweeps sparse-core sweeps. It returns the loss.
+func (r *armorRun) theoryIteration() (float64, error) {
+	r.theoryIters++
+	r.continuousTheoryStep(r.cfg.Continuous == ContinuousExact)
+	for range max(1, r.cfg.Sweeps) {
+		if err := r.theorySweep(); err != nil {
+			return 0, err
+		}
+	}
+	if r.cfg.Extrapolate {
+		r.extrapolate()
+	}
+	return r.st.Loss(), nil
+}
+
+// armorExtrap is the state of the theory variants' extrapolation: the
+// previous iterate (A, B, S and mask), the current one while a trial point
+// is evaluated, and the step factor λ.
+type armorExtrap struct {
+	prevA, prevB, curA, curB *BlockDiag
+	prevS, curV              *mat.Dense
+	prevKeep                 []bool
+	lambda                   float64
+}
+
+// Bounds and adaptation of the extrapolation factor λ: grown after a
+// success, halved after a failure.
+const (
+	extrapStart, extrapMin, extrapMax = 1.0, 0.125, 8.0
+	extrapGrow, extrapShrink          = 1.5, 0.5
+)
+
+// extrapolate tries θ + λ·(θ − θ_prev), θ = (A, B, core values) the
+// iterate just computed and θ_prev the one before, with the current mask;
+// core values whose kept/pruned state changed since θ_prev are not moved.
+// The trial point is kept only if its loss is lower (so the loss never
+// increases); otherwise θ is restored. Either way the result becomes
+// θ_prev of the next call.
+func (r *armorRun) extrapolate() {
+	st := r.st
+	x := r.extrap
+	if x == nil {
+		x = &armorExtrap{prevA: st.A.Clone(), prevB: st.B.Clone(), curA: st.A.Clone(), curB: st.B.Clone(),
+			prevS: mat.DenseCopyOf(st.S), curV: mat.DenseCopyOf(st.V), prevKeep: append([]bool(nil), st.Mask.Keep...), lambda: extrapStart}
+		r.extrap = x
+		return
+	}
+	loss := st.Loss()
+	x.curA.CopyFrom(st.A)
+	x.curB.CopyFrom(st.B)
+	x.curV.Copy(st.V)
+	step := func(cur, prev []float64) {
+		for k := range cur {
+			cur[k] += x.lambda * (cur[k] - prev[k])
+		}
+	}
+	for k := range st.A.Blocks {
+		step(st.A.Blocks[k], x.prevA.Blocks[k])
+	}
+	for k := range st.B.Blocks {
+		step(st.B.Blocks[k], x.prevB.Blocks[k])
+	}
+	v, s, ps, keep := st.V.RawMatrix().Data, st.S.RawMatrix().Data, x.prevS.RawMatrix().Data, st.Mask.Keep
+	parallelFor(st.dOut, st.threads, func(i int) {
+		for k := i * st.dIn; k < (i+1)*st.dIn; k++ {
+			if keep[k] && x.prevKeep[k] {
+				v[k] = s[k] + x.lambda*(s[k]-ps[k])
+			}
+		}
+	})
+	st.Refresh()
+	if nl := st.Loss(); nl < loss {
+		x.lambda = min(x.lambda*extrapGrow, extrapMax)
+	} else {
+		st.A.CopyFrom(x.curA)
+		st.B.CopyFrom(x.curB)
+		st.V.Copy(x.curV)
+		st.Refresh()
+		x.lambda = max(x.lambda*extrapShrink, extrapMin)
+	}
+	x.prevA.CopyFrom(st.A)
+	x.prevB.CopyFrom(st.B)
+	x.prevS.Copy(st.S)
+	copy(x.prevKeep, st.Mask.Keep)
+}
+
+// theorySweep is the theory variants' sparse-core step: ∂L/∂S at the
+// current point, the groups by the configured rule, one SweepCore over them,
+// and the residual recomputed. Each group update is guarded, but when the
+// layer is fitted almost exactly the guard's quadratic is dominated by
+// rounding; so the whole step is also checked on the freshly computed
+// residual and undone if the loss rose: the loss never increases.
+func (r *armorRun) theorySweep() error {
+	st := r.st
+	before := st.Loss()
+	st.refreshGrad()
+	groups := r.selectGroups()
+	r.saveCore()
+	if _, err := st.SweepCore(groups); err != nil {
+		return fmt.Errorf("armor sparse-core sweep: %w", err)
+	}
+	st.Refresh()
+	if after := st.Loss(); !(after <= before) {
+		r.restoreCore()
+		st.Refresh()
+	}
+	return nil
+}
+
 // continuousTheoryStep performs one gd or exact continuous step.
 func (r *armorRun) continuousTheoryStep(exact bool) {
 	st := r.st
@@ -47,9 +158,11 @@ func (r *armorRun) continuousTheoryStep(exact bool) {
 	// A.
 	oldA := st.A.Clone()
 	guard(func() { r.updateA(exact) }, func() { st.A.CopyFrom(oldA) })
-	// Core values.
-	oldV := mat.DenseCopyOf(st.V)
-	guard(func() { r.updateV(exact) }, func() { st.V.Copy(oldV) })
+	// Core values (every ValueEvery-th iteration).
+	if r.cfg.ValueEvery <= 1 || r.theoryIters%r.cfg.ValueEvery == 0 {
+		oldV := mat.DenseCopyOf(st.V)
+		guard(func() { r.updateV(exact) }, func() { st.V.Copy(oldV) })
+	}
 	// B.
 	oldB := st.B.Clone()
 	guard(func() { r.updateB(exact) }, func() { st.B.CopyFrom(oldB) })
@@ -80,7 +193,7 @@ func (r *armorRun) updateA(exact bool) {
 		if exact {
 			// A_i·PP = QP  ⇔  PP·A_iᵀ = QPᵀ.
 			if At := solveNormal(PP, QP.T()); At != nil {
-				Ai.Copy(At.T())
+				relaxInto(st.A.Blocks[i], At.T(), r.cfg.Relax)
 			}
 			return
 		}
@@ -118,10 +231,9 @@ func (r *armorRun) updateB(exact bool) {
 		}
 		CC := mat.NewSymDense(cs, nil)
 		symFromGeneral(CC, cc)
-		Bj := mat.NewDense(cs, cs, st.B.Blocks[j])
 		if exact {
 			if sol := solveNormal(CC, CW); sol != nil {
-				Bj.Copy(sol)
+				relaxInto(st.B.Blocks[j], sol, r.cfg.Relax)
 			}
 			return
 		}
@@ -269,7 +381,11 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 	P := mat.NewDense(st.dOut, st.dIn, p)
 	T := mat.NewDense(st.dOut, st.dIn, tmp)
 	AP := mat.NewDense(st.dOut, st.dIn, ap)
-	for it := 0; it < unknowns; it++ {
+	maxIt := unknowns
+	if r.cfg.CGIters > 0 {
+		maxIt = min(maxIt, r.cfg.CGIters)
+	}
+	for it := 0; it < maxIt; it++ {
 		// ap = c·mask⊙(K·P·L), as panel products.
 		parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 			c0, cs := st.B.Starts[j], st.B.Sizes[j]
@@ -344,6 +460,27 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 	for k, kp := range keep {
 		if kp {
 			v[k] += x[k]
+		}
+	}
+}
+
+// relaxInto moves the row-major block x to x + ω·(x* − x), x* the block's
+// exact minimizer (ω ≤ 0 means 1: x = x*). The block's loss is a convex
+// quadratic, and along the line through x and x* it is symmetric about x*:
+// L(x + ω(x*−x)) = L* + (1−ω)²·(L(x) − L*). So every ω in (0, 2) lowers the
+// loss (Theorem 3.1 asks no more), and ω > 1 over-relaxes: alternating
+// exact minimizations over coupled blocks zig-zag, and stepping past each
+// block's minimizer cuts the zig-zag (successive over-relaxation).
+func relaxInto(x []float64, opt mat.Matrix, omega float64) {
+	n, _ := opt.Dims()
+	for u := 0; u < n; u++ {
+		for v := 0; v < n; v++ {
+			o := opt.At(u, v)
+			if omega <= 0 || omega == 1 {
+				x[u*n+v] = o
+			} else {
+				x[u*n+v] += omega * (o - x[u*n+v])
+			}
 		}
 	}
 }

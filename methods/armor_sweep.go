@@ -1,0 +1,356 @@
+package methods
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// The sparse-core step of the theory variants (gd, exact), organized for
+// many groups per tile: a coordinate sweep in the core's own coordinates.
+//
+// With A and B fixed the loss is a quadratic in the core S whose gradient
+// is GS = ∂L/∂S = c·Aᵀ(E·D)Bᵀ (c = 2/denom, D = diag(h)) and whose Hessian
+// acts tile by tile as Δ ↦ c·K_i·Δ·L_j with
+//
+//	K_i = A_iᵀA_i (b × b),   L_j = B_j·D_j·B_jᵀ (b × b),
+//
+// so changing tile (i, j) of S by Δ changes the loss by exactly
+//
+//	⟨GS_ij, Δ⟩ + ½·c·⟨Δ, K_i·Δ·L_j⟩.
+//
+// For a group (row ρ of the tile, columns γ) with values s_old this is the
+// subproblem of ARMORState.SparseCoreStep — ‖a‖² = K_i[ρ,ρ] (a = column ρ
+// of A_i), Gram matrix B̃B̃ᵀ = L_j[γ,γ] and f = B̃·Rᵀ·a = ½·denom·GS[ρ,γ] −
+// ‖a‖²·L_j[γ,γ]·s_old — solved the same way (every support, the same ridge
+// and ‖a‖² floor, the same monotone guard). What differs is the bookkeeping:
+// instead of rank-one updates of E, S·B (and G, T, GS) after every group —
+// about 3·b² flops per group — only GS is kept exact, and lazily:
+//
+//   - a change δ of group (ρ, γ) changes GS_ij by c·K_i[:,ρ]·(L_j[γ,:]ᵀδ)ᵀ;
+//     row ρ of GS (the only row the following groups of the same row read)
+//     is updated at once, M·b flops;
+//   - the other rows only need it before a group of another row is solved,
+//     so the changes of one row are summed (w = Σ L_j[γ,:]ᵀδ) and applied to
+//     all rows of the tile in one rank-one update when the sweep moves to
+//     another row: b² flops per row instead of per group.
+//
+// Within a tile the groups are therefore taken in row order (stable: the
+// given order within a row). Each group update is still the exact minimizer
+// over that group given the current values of all others, so the step is a
+// valid block coordinate descent; E, S·B and the gradients are recomputed
+// by the caller's Refresh once per sweep (two panel products).
+
+// Guards of the group subproblem; the same values as the sparse-core step's
+// (armor_core.go), so both solve the same subproblem.
+const (
+	sweepRidge    = 1e-9 // ridge on each support's Gram matrix
+	sweepANormEps = 1e-8 // floor added to ‖a‖²
+)
+
+// sweepOperators returns K_i = A_iᵀA_i for every row block and L_j =
+// B_j·D_j·B_jᵀ for every column block (row-major, b_i × b_i and b_j × b_j).
+func (st *ARMORState) sweepOperators() (K, L [][]float64) {
+	K = make([][]float64, len(st.A.Sizes))
+	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		s := st.A.Sizes[i]
+		K[i] = make([]float64, s*s)
+		a := blockView(st.A, i)
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, a, a, 0, blas64.General{Rows: s, Cols: s, Stride: s, Data: K[i]})
+	})
+	L = make([][]float64, len(st.B.Sizes))
+	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+		s, c0 := st.B.Sizes[j], st.B.Starts[j]
+		bd := make([]float64, s*s) // B_j·D_j^½
+		for u := 0; u < s; u++ {
+			for v := 0; v < s; v++ {
+				bd[u*s+v] = st.B.Blocks[j][u*s+v] * st.sqrtH[c0+v]
+			}
+		}
+		L[j] = make([]float64, s*s)
+		g := blas64.General{Rows: s, Cols: s, Stride: s, Data: bd}
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, g, g, 0, blas64.General{Rows: s, Cols: s, Stride: s, Data: L[j]})
+	})
+	return K, L
+}
+
+// SweepCore updates the support and values of the given groups, each to the
+// exact minimizer over its C(M, N) supports and values with everything else
+// fixed (the subproblem of SparseCoreStep, with monotone guard), tile by tile
+// in parallel and, within a tile, row by row (groups of one row in the order
+// given). It reads ∂L/∂S from GS, which must be current (refreshGrad), and
+// updates V, the mask, S and GS (the latter only as far as the sweep needs
+// it). E and S·B are not updated: call Refresh afterwards. It returns how
+// many groups changed support.
+func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
+	p := st.Pattern
+	if !st.gradValid {
+		return 0, fmt.Errorf("armor sweep: ∂L/∂S is not current")
+	}
+	nr, nc := st.TileCount()
+	count := make([]int, nr*nc+1)
+	tileOf := make([]int, len(groups))
+	for k, g := range groups {
+		if g.Row < 0 || g.Row >= st.dOut || g.Col < 0 || g.Col+p.M > st.dIn || g.Col%p.M != 0 {
+			return 0, fmt.Errorf("group (row %d, col %d) is outside the %d×%d core or not aligned to M=%d", g.Row, g.Col, st.dOut, st.dIn, p.M)
+		}
+		i, j := st.TileOf(g)
+		tileOf[k] = i*nc + j
+		count[tileOf[k]+1]++
+	}
+	// Bucket the groups by tile (a counting sort keeps the given order).
+	for t := range nr * nc {
+		count[t+1] += count[t]
+	}
+	byTile := make([]Group, len(groups))
+	next := append([]int(nil), count[:nr*nc]...)
+	for k, g := range groups {
+		byTile[next[tileOf[k]]] = g
+		next[tileOf[k]]++
+	}
+	K, L := st.sweepOperators()
+	supports := p.Supports()
+	changes := make([]int, nr*nc)
+	maxB := 0
+	for _, s := range append(append([]int(nil), st.A.Sizes...), st.B.Sizes...) {
+		maxB = max(maxB, s)
+	}
+	parallelFor(nr*nc, st.threads, func(t int) {
+		gs := byTile[count[t]:count[t+1]]
+		if len(gs) == 0 {
+			return
+		}
+		slices.SortStableFunc(gs, func(x, y Group) int { return cmp.Compare(x.Row, y.Row) })
+		i, j := t/nc, t%nc
+		sc := newSweepScratch(p, maxB)
+		changes[t] = st.sweepTile(i, j, gs, K[i], L[j], supports, sc)
+	})
+	for _, c := range changes {
+		changed += c
+	}
+	return changed, nil
+}
+
+// sweepScratch holds the work vectors of one tile's sweep.
+type sweepScratch struct {
+	w, dl, gram, f, old, nw, x, bestX, sub, rhs []float64
+}
+
+func newSweepScratch(p Pattern, maxB int) *sweepScratch {
+	M, N := p.M, p.N
+	return &sweepScratch{
+		w: make([]float64, maxB), dl: make([]float64, maxB),
+		gram: make([]float64, M*M), f: make([]float64, M), old: make([]float64, M), nw: make([]float64, M),
+		x: make([]float64, N), bestX: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
+	}
+}
+
+// sweepTile solves the groups gs of tile (i, j), sorted by row, one after
+// another (see SweepCore). Ki and Lj are the tile's operators.
+func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports [][]int, sc *sweepScratch) (changed int) {
+	p := st.Pattern
+	M, N := p.M, p.N
+	r0, rs := st.A.Starts[i], st.A.Sizes[i]
+	c0, cs := st.B.Starts[j], st.B.Sizes[j]
+	c := 2 / st.denom
+	half := st.denom / 2
+	gsRaw := st.GS.RawMatrix()
+	sRaw, vRaw := st.S.RawMatrix().Data, st.V.RawMatrix().Data
+	keepAll := st.Mask.Keep
+	gsRow := func(u int) []float64 {
+		off := (r0+u)*gsRaw.Stride + c0
+		return gsRaw.Data[off : off+cs]
+	}
+	w := sc.w[:cs]
+	pending := -1 // row whose changes (w) the other rows have not seen yet
+	flush := func() {
+		if pending < 0 {
+			return
+		}
+		for u := 0; u < rs; u++ {
+			k := c * Ki[u*rs+pending]
+			if u == pending || k == 0 {
+				continue
+			}
+			row := gsRow(u)
+			for v, x := range w {
+				row[v] += k * x
+			}
+		}
+		clear(w)
+		pending = -1
+	}
+	gram, f, old, nw := sc.gram, sc.f, sc.old, sc.nw
+	x, bestX, sub, rhs := sc.x, sc.bestX, sc.sub, sc.rhs
+	for _, g := range gs {
+		rho, k0 := g.Row-r0, g.Col-c0
+		if pending >= 0 && pending != rho {
+			flush()
+		}
+		aa := Ki[rho*rs+rho]
+		grow := gsRow(rho)
+		off := g.Row*st.dIn + g.Col
+		copy(old, sRaw[off:off+M])
+		// Gram matrix L_j[γ,γ] and f = ½·denom·GS[ρ,γ] − ‖a‖²·L_j[γ,γ]·s_old.
+		for q := 0; q < M; q++ {
+			lrow := Lj[(k0+q)*cs+k0 : (k0+q)*cs+k0+M]
+			copy(gram[q*M:(q+1)*M], lrow)
+			s := 0.0
+			for r, l := range lrow {
+				s += l * old[r]
+			}
+			f[q] = half*grow[k0+q] - aa*s
+		}
+		bestCost := math.Inf(1)
+		var bestP []int
+		if N == 2 {
+			// Closed form of the 2×2 solves (the common 2:M case): with
+			// G = [[g_pp+ε, g_pq], [g_pq, g_qq+ε]] positive definite when
+			// g_pp+ε > 0 and det G > 0 (what Cholesky checks),
+			// x = G⁻¹·(f_p, f_q) and the cost −(f_p·x_0 + f_q·x_1).
+			for _, P := range supports {
+				p0, p1 := P[0], P[1]
+				a, b, d := gram[p0*M+p0]+sweepRidge, gram[p0*M+p1], gram[p1*M+p1]+sweepRidge
+				det := a*d - b*b
+				if !(a > 0) || !(det > 0) {
+					continue
+				}
+				f0, f1 := f[p0], f[p1]
+				x0, x1 := (d*f0-b*f1)/det, (a*f1-b*f0)/det
+				if cost := -(f0*x0 + f1*x1); cost < bestCost {
+					bestCost, bestP = cost, P
+					bestX[0], bestX[1] = x0, x1
+				}
+			}
+		}
+		for _, P := range supports {
+			if N == 2 {
+				break
+			}
+			for q, pq := range P {
+				rhs[q] = f[pq]
+				for r, pr := range P {
+					sub[q*N+r] = gram[pq*M+pr]
+				}
+				sub[q*N+q] += sweepRidge
+			}
+			if !choleskySolve(sub, rhs, x, N) {
+				continue
+			}
+			cost := 0.0
+			for q := range P {
+				cost -= rhs[q] * x[q]
+			}
+			if cost < bestCost {
+				bestCost, bestP = cost, P
+				copy(bestX, x)
+			}
+		}
+		if bestP == nil {
+			continue
+		}
+		clear(nw)
+		for q, pq := range bestP {
+			nw[pq] = -bestX[q] / (aa + sweepANormEps)
+		}
+		// The exact change of the tile loss (times denom) is
+		// q(s) − q(s_old) with q(s) = 2fᵀs + ‖a‖²·sᵀGs: keep the old values
+		// unless the new ones are strictly better.
+		if groupQuad(f, gram, aa, nw) >= groupQuad(f, gram, aa, old) {
+			continue
+		}
+		keep := keepAll[off : off+M]
+		moved := false
+		for q := 0; q < M; q++ {
+			in := slices.Contains(bestP, q)
+			moved = moved || keep[q] != in
+			keep[q] = in
+			if in {
+				vRaw[off+q] = nw[q]
+			}
+			sRaw[off+q] = nw[q]
+			old[q] = nw[q] - old[q] // δ
+		}
+		if moved {
+			changed++
+		}
+		// dl = L_j[γ,:]ᵀ·δ (L_j is symmetric: rows γ); row ρ of GS at once,
+		// the other rows through w at the next flush.
+		dl := sc.dl[:cs]
+		clear(dl)
+		for q := 0; q < M; q++ {
+			d := old[q]
+			if d == 0 {
+				continue
+			}
+			for v, l := range Lj[(k0+q)*cs : (k0+q+1)*cs] {
+				dl[v] += d * l
+			}
+		}
+		kr := c * aa
+		for v, d := range dl {
+			grow[v] += kr * d
+			w[v] += d
+		}
+		pending = rho
+	}
+	// The other rows' GS is not needed any more: the caller refreshes it.
+	return changed
+}
+
+// groupQuad is 2fᵀs + aa·sᵀGs for an M × M Gram matrix G.
+func groupQuad(f, gram []float64, aa float64, s []float64) float64 {
+	M := len(f)
+	v := 0.0
+	for q := 0; q < M; q++ {
+		gs := 0.0
+		for r := 0; r < M; r++ {
+			gs += gram[q*M+r] * s[r]
+		}
+		v += 2*f[q]*s[q] + aa*s[q]*gs
+	}
+	return v
+}
+
+// choleskySolve solves the n×n symmetric positive definite system A·x = b
+// (n ≤ 8) by Cholesky factorization, without allocating; it reports false
+// when A is not positive definite.
+func choleskySolve(A, b, x []float64, n int) bool {
+	var lbuf [64]float64
+	L := lbuf[:n*n]
+	for i := 0; i < n; i++ {
+		for j := 0; j <= i; j++ {
+			s := A[i*n+j]
+			for k := 0; k < j; k++ {
+				s -= L[i*n+k] * L[j*n+k]
+			}
+			if i == j {
+				if !(s > 0) {
+					return false
+				}
+				L[i*n+i] = math.Sqrt(s)
+			} else {
+				L[i*n+j] = s / L[j*n+j]
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		s := b[i]
+		for k := 0; k < i; k++ {
+			s -= L[i*n+k] * x[k]
+		}
+		x[i] = s / L[i*n+i]
+	}
+	for i := n - 1; i >= 0; i-- {
+		s := x[i]
+		for k := i + 1; k < n; k++ {
+			s -= L[k*n+i] * x[k]
+		}
+		x[i] = s / L[i*n+i]
+	}
+	return true
+}
