@@ -82,7 +82,7 @@ func (st *ARMORState) sweepOperators() (K, L [][]float64) {
 // exact minimizer over its C(M, N) supports and values with everything else
 // fixed (the subproblem of SparseCoreStep, with monotone guard), tile by tile
 // in parallel and, within a tile, row by row (groups of one row in the order
-// given). It reads ∂L/∂S from GS, which must be current (refreshGrad), and
+// given; nil groups means every group, row by row). It reads ∂L/∂S from GS, which must be current (refreshGrad), and
 // updates V, the mask, S and GS (the latter only as far as the sweep needs
 // it). E and S·B are not updated: call Refresh afterwards. It returns how
 // many groups changed support.
@@ -92,6 +92,9 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 		return 0, fmt.Errorf("armor sweep: ∂L/∂S is not current")
 	}
 	nr, nc := st.TileCount()
+	if groups == nil {
+		return st.sweepAll(), nil
+	}
 	count := make([]int, nr*nc+1)
 	tileOf := make([]int, len(groups))
 	for k, g := range groups {
@@ -115,10 +118,7 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 	K, L := st.sweepOperators()
 	supports := p.Supports()
 	changes := make([]int, nr*nc)
-	maxB := 0
-	for _, s := range append(append([]int(nil), st.A.Sizes...), st.B.Sizes...) {
-		maxB = max(maxB, s)
-	}
+	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
 	parallelFor(nr*nc, st.threads, func(t int) {
 		gs := byTile[count[t]:count[t+1]]
 		if len(gs) == 0 {
@@ -135,17 +135,45 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 	return changed, nil
 }
 
+// sweepAll sweeps every group of the core, each tile row by row.
+func (st *ARMORState) sweepAll() (changed int) {
+	p := st.Pattern
+	nr, nc := st.TileCount()
+	K, L := st.sweepOperators()
+	supports := p.Supports()
+	changes := make([]int, nr*nc)
+	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
+	parallelFor(nr*nc, st.threads, func(t int) {
+		i, j := t/nc, t%nc
+		sc := newSweepScratch(p, maxB)
+		gs := sc.all[:0]
+		for r := st.A.Starts[i]; r < st.A.Starts[i]+st.A.Sizes[i]; r++ {
+			for c := st.B.Starts[j]; c < st.B.Starts[j]+st.B.Sizes[j]; c += p.M {
+				gs = append(gs, Group{Row: r, Col: c})
+			}
+		}
+		changes[t] = st.sweepTile(i, j, gs, K[i], L[j], supports, sc)
+	})
+	for _, c := range changes {
+		changed += c
+	}
+	return changed
+}
+
 // sweepScratch holds the work vectors of one tile's sweep.
 type sweepScratch struct {
 	w, dl, gram, f, old, nw, x, bestX, sub, rhs []float64
+	oldIdx                                      []int
+	all                                         []Group
 }
 
 func newSweepScratch(p Pattern, maxB int) *sweepScratch {
 	M, N := p.M, p.N
 	return &sweepScratch{
-		w: make([]float64, maxB), dl: make([]float64, maxB),
+		w: make([]float64, maxB*maxB), dl: make([]float64, maxB), oldIdx: make([]int, 0, p.M),
 		gram: make([]float64, M*M), f: make([]float64, M), old: make([]float64, M), nw: make([]float64, M),
 		x: make([]float64, N), bestX: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
+		all: make([]Group, 0, maxB*maxB/M),
 	}
 }
 
@@ -165,34 +193,28 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		off := (r0+u)*gsRaw.Stride + c0
 		return gsRaw.Data[off : off+cs]
 	}
-	w := sc.w[:cs]
-	pending := -1 // row whose changes (w) the other rows have not seen yet
-	flush := func() {
-		if pending < 0 {
-			return
-		}
-		for u := 0; u < rs; u++ {
-			k := c * Ki[u*rs+pending]
-			if u == pending || k == 0 {
-				continue
-			}
-			row := gsRow(u)
-			for v, x := range w {
-				row[v] += k * x
-			}
-		}
-		clear(w)
-		pending = -1
-	}
+	// W holds, per row of the tile swept so far, the sum of L_j[γ,:]ᵀ·δ
+	// over its groups (zero for rows not swept: the scratch is fresh).
+	W := sc.w[:rs*cs]
+	cur := -1
 	gram, f, old, nw := sc.gram, sc.f, sc.old, sc.nw
 	x, bestX, sub, rhs := sc.x, sc.bestX, sc.sub, sc.rhs
 	for _, g := range gs {
 		rho, k0 := g.Row-r0, g.Col-c0
-		if pending >= 0 && pending != rho {
-			flush()
+		grow := gsRow(rho)
+		if rho != cur {
+			// A new row: bring its gradient up to date with the changes of
+			// the rows swept before it, GS[ρ,:] += c·Σ_{u<ρ} K_i[ρ,u]·W[u,:]
+			// (rows come in increasing order, and rows not swept have
+			// W[u,:] = 0, so each row pulls each earlier row once).
+			clear(W[rho*cs : (rho+1)*cs])
+			if rho > 0 && cur >= 0 {
+				blas64.Gemv(blas.Trans, c, blas64.General{Rows: rho, Cols: cs, Stride: cs, Data: W[:rho*cs]},
+					blas64.Vector{N: rho, Inc: 1, Data: Ki[rho*rs : rho*rs+rho]}, 1, blas64.Vector{N: cs, Inc: 1, Data: grow})
+			}
+			cur = rho
 		}
 		aa := Ki[rho*rs+rho]
-		grow := gsRow(rho)
 		off := g.Row*st.dIn + g.Col
 		copy(old, sRaw[off:off+M])
 		// Gram matrix L_j[γ,γ] and f = ½·denom·GS[ρ,γ] − ‖a‖²·L_j[γ,γ]·s_old.
@@ -259,11 +281,18 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		}
 		// The exact change of the tile loss (times denom) is
 		// q(s) − q(s_old) with q(s) = 2fᵀs + ‖a‖²·sᵀGs: keep the old values
-		// unless the new ones are strictly better.
-		if groupQuad(f, gram, aa, nw) >= groupQuad(f, gram, aa, old) {
+		// unless the new ones are strictly better. (Both have at most N
+		// non-zeros: on the new support and on the current mask.)
+		keep := keepAll[off : off+M]
+		oldIdx := sc.oldIdx[:0]
+		for q, k := range keep {
+			if k {
+				oldIdx = append(oldIdx, q)
+			}
+		}
+		if groupQuad(f, gram, aa, nw, bestP) >= groupQuad(f, gram, aa, old, oldIdx) {
 			continue
 		}
-		keep := keepAll[off : off+M]
 		moved := false
 		for q := 0; q < M; q++ {
 			in := slices.Contains(bestP, q)
@@ -278,8 +307,24 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		if moved {
 			changed++
 		}
-		// dl = L_j[γ,:]ᵀ·δ (L_j is symmetric: rows γ); row ρ of GS at once,
-		// the other rows through w at the next flush.
+		// dl = L_j[γ,:]ᵀ·δ (L_j is symmetric: rows γ); row ρ of GS at once
+		// (c·‖a‖²·dl), the later rows pull it from W.
+		kr := c * aa
+		w := W[rho*cs : (rho+1)*cs]
+		if M == 4 {
+			d0, d1, d2, d3 := old[0], old[1], old[2], old[3]
+			l0 := Lj[k0*cs : (k0+1)*cs]
+			l1 := Lj[(k0+1)*cs : (k0+2)*cs][:len(l0)]
+			l2 := Lj[(k0+2)*cs : (k0+3)*cs][:len(l0)]
+			l3 := Lj[(k0+3)*cs : (k0+4)*cs][:len(l0)]
+			grow, w := grow[:len(l0)], w[:len(l0)]
+			for v := range l0 {
+				d := d0*l0[v] + d1*l1[v] + d2*l2[v] + d3*l3[v]
+				grow[v] += kr * d
+				w[v] += d
+			}
+			continue
+		}
 		dl := sc.dl[:cs]
 		clear(dl)
 		for q := 0; q < M; q++ {
@@ -291,24 +336,24 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 				dl[v] += d * l
 			}
 		}
-		kr := c * aa
 		for v, d := range dl {
 			grow[v] += kr * d
 			w[v] += d
 		}
-		pending = rho
 	}
-	// The other rows' GS is not needed any more: the caller refreshes it.
+	// Rows after the last swept one are not read any more (the caller
+	// recomputes GS), so the changes are not pushed to them.
 	return changed
 }
 
-// groupQuad is 2fᵀs + aa·sᵀGs for an M × M Gram matrix G.
-func groupQuad(f, gram []float64, aa float64, s []float64) float64 {
+// groupQuad is 2fᵀs + aa·sᵀGs for an M × M Gram matrix G and an s whose
+// non-zeros are among the indices idx.
+func groupQuad(f, gram []float64, aa float64, s []float64, idx []int) float64 {
 	M := len(f)
 	v := 0.0
-	for q := 0; q < M; q++ {
+	for _, q := range idx {
 		gs := 0.0
-		for r := 0; r < M; r++ {
+		for _, r := range idx {
 			gs += gram[q*M+r] * s[r]
 		}
 		v += 2*f[q]*s[q] + aa*s[q]*gs
