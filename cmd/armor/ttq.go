@@ -171,6 +171,7 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	var results []*methods.Result
+	var cpu []float64 // CPU seconds of each run (both cores count)
 	for _, sc := range schedules {
 		cfg := methods.DefaultConfig()
 		cfg.ARMOR.BlockSize, cfg.ARMOR.LR, cfg.ARMOR.Seed = *blockSize, *lr, *seed
@@ -181,10 +182,12 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		c0 := cpuSeconds()
 		res, err := m.Prune(layer)
 		if err != nil {
 			return fmt.Errorf("schedule %s: %w", sc, err)
 		}
+		cpu = append(cpu, cpuSeconds()-c0)
 		fmt.Fprintf(stderr, "%-16s %5d iterations in %7.2f s: loss %.6g\n", sc, res.Iterations, res.Elapsed[len(res.Elapsed)-1], res.ProxyLoss)
 		results = append(results, res)
 	}
@@ -192,7 +195,7 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ref := ttqReference(schedules, results, *target, *refSeconds)
-	table := ttqTable(name, ref, schedules, results)
+	table := ttqTable(name, ref, schedules, results, cpu)
 	fmt.Fprint(stdout, table)
 	if err := cells.WriteFileAtomic(filepath.Join(*out, "ttq.md"), []byte(table)); err != nil {
 		return err
@@ -235,6 +238,8 @@ func timeToReach(res *methods.Result, target float64) float64 {
 	return math.NaN()
 }
 
+var nan = math.NaN()
+
 // ttqRef is what the schedules are compared with: a target loss and the
 // wall time it is credited with.
 type ttqRef struct {
@@ -261,10 +266,10 @@ func ttqReference(schedules []ttqSchedule, results []*methods.Result, target, se
 
 // ttqTable renders the comparison: each schedule's final loss and time, and
 // the time it needed to reach the target loss.
-func ttqTable(name string, ref ttqRef, schedules []ttqSchedule, results []*methods.Result) string {
+func ttqTable(name string, ref ttqRef, schedules []ttqSchedule, results []*methods.Result, cpu []float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Time to quality on %s: target = %s (%.6g; reference time %.2f s)\n\n", name, ref.what, ref.loss, ref.seconds)
-	b.WriteString("| schedule | iterations | seconds | s/iteration | final loss | seconds to target | speed-up |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| schedule | iterations | seconds | CPU seconds | s/iteration | final loss | seconds to target | speed-up |\n|---|---|---|---|---|---|---|---|\n")
 	for k, res := range results {
 		total := res.Elapsed[len(res.Elapsed)-1]
 		reach := timeToReach(res, ref.loss)
@@ -275,7 +280,7 @@ func ttqTable(name string, ref ttqRef, schedules []ttqSchedule, results []*metho
 				speed = fmt.Sprintf("%.1f×", ref.seconds/reach)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.2f | %.4f | %.6g | %s | %s |\n", schedules[k], res.Iterations, total, total/float64(max(1, res.Iterations)), res.ProxyLoss, reachS, speed)
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.4f | %.6g | %s | %s |\n", schedules[k], res.Iterations, total, cpu[k], total/float64(max(1, res.Iterations)), res.ProxyLoss, reachS, speed)
 	}
 	return b.String()
 }
