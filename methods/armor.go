@@ -248,6 +248,7 @@ type armorRun struct {
 	step         int
 	theoryIters  int // iterations of a theory variant so far
 	extrap       *armorExtrap
+	panel        *mat.Dense // d_out × d_in scratch of the exact/gd A and B updates
 }
 
 // armorSnapshot is the part of a state that determines it: the rest (S, S·B,

@@ -208,25 +208,39 @@ func (st *ARMORState) residualFromSB() {
 	st.gradValid = false
 }
 
+// scratchPanel returns a d_out × d_in work matrix, allocated once per run.
+func (r *armorRun) scratchPanel() *mat.Dense {
+	if r.panel == nil {
+		r.panel = mat.NewDense(r.st.dOut, r.st.dIn, nil)
+	}
+	return r.panel
+}
+
 // updateA sets every A_i to its exact minimizer or takes a 1/β step.
 func (r *armorRun) updateA(exact bool) {
 	st := r.st
 	if !exact {
 		st.blockGrads(r.gA, nil)
 	}
+	panel := r.scratchPanel()
 	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
 		PP := mat.NewSymDense(rs, nil)
 		QP := mat.NewDense(rs, rs, nil)
 		pp := blas64.General{Rows: rs, Cols: rs, Stride: rs, Data: make([]float64, rs*rs)}
-		for j := range st.B.Sizes {
-			c0, cs := st.B.Starts[j], st.B.Sizes[j]
-			sb := view(st.SB, r0, rs, c0, cs)
-			sbd := scaledCols(sb, st.h[c0:c0+cs])
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, sbd, sb, 1, pp)
-			if exact {
-				blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, c0, cs), sbd, 1, QP.RawMatrix())
+		// Whole row panels (one product of inner dimension d_in instead of
+		// one per tile): PP = (SB_i·D)·SB_iᵀ, QP = W̄_i·(SB_i·D)ᵀ.
+		sb := view(st.SB, r0, rs, 0, st.dIn)
+		sbd := view(panel, r0, rs, 0, st.dIn)
+		for u := 0; u < rs; u++ {
+			src, dst := sb.Data[u*sb.Stride:u*sb.Stride+st.dIn], sbd.Data[u*sbd.Stride:u*sbd.Stride+st.dIn]
+			for v, x := range src {
+				dst[v] = x * st.h[v]
 			}
+		}
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, sbd, sb, 0, pp)
+		if exact {
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, 0, st.dIn), sbd, 0, QP.RawMatrix())
 		}
 		symFromGeneral(PP, pp)
 		Ai := mat.NewDense(rs, rs, st.A.Blocks[i])
@@ -251,23 +265,22 @@ func (r *armorRun) updateB(exact bool) {
 	if !exact {
 		st.blockGrads(nil, r.gB)
 	}
+	// C = A·S as row panels (one (b × b)·(b × d_in) product per row block),
+	// then per column block C_jᵀC_j and C_jᵀW̄_j as products of inner
+	// dimension d_out.
+	as := r.scratchPanel()
+	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		r0, rs := st.A.Starts[i], st.A.Sizes[i]
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, 0, st.dIn), 0, view(as, r0, rs, 0, st.dIn))
+	})
 	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
 		cc := blas64.General{Rows: cs, Cols: cs, Stride: cs, Data: make([]float64, cs*cs)}
 		CW := mat.NewDense(cs, cs, nil)
-		maxRows := 0
-		for _, s := range st.A.Sizes {
-			maxRows = max(maxRows, s)
-		}
-		as := blas64.General{Cols: cs, Stride: cs, Data: make([]float64, maxRows*cs)}
-		for i := range st.A.Sizes {
-			r0, rs := st.A.Starts[i], st.A.Sizes[i]
-			as.Rows = rs
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, c0, cs), 0, as)
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, as, as, 1, cc)
-			if exact {
-				blas64.Gemm(blas.Trans, blas.NoTrans, 1, as, view(st.wbar, r0, rs, c0, cs), 1, CW.RawMatrix())
-			}
+		cj := view(as, 0, st.dOut, c0, cs)
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, cj, cj, 0, cc)
+		if exact {
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, cj, view(st.wbar, 0, st.dOut, c0, cs), 0, CW.RawMatrix())
 		}
 		CC := mat.NewSymDense(cs, nil)
 		symFromGeneral(CC, cc)
@@ -561,17 +574,6 @@ func dot(a, b []float64) float64 {
 		s += a[k] * b[k]
 	}
 	return s
-}
-
-// scaledCols returns a copy of m with column v multiplied by w[v].
-func scaledCols(m blas64.General, w []float64) blas64.General {
-	out := blas64.General{Rows: m.Rows, Cols: m.Cols, Stride: m.Cols, Data: make([]float64, m.Rows*m.Cols)}
-	for u := 0; u < m.Rows; u++ {
-		for v := 0; v < m.Cols; v++ {
-			out.Data[u*m.Cols+v] = m.Data[u*m.Stride+v] * w[v]
-		}
-	}
-	return out
 }
 
 // scaled returns a copy of x times s.

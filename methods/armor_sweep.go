@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -126,8 +127,9 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 		}
 		slices.SortStableFunc(gs, func(x, y Group) int { return cmp.Compare(x.Row, y.Row) })
 		i, j := t/nc, t%nc
-		sc := newSweepScratch(p, maxB)
+		sc := getSweepScratch(p, maxB)
 		changes[t] = st.sweepTile(i, j, gs, K[i], L[j], supports, sc)
+		sweepScratchPool.Put(sc)
 	})
 	for _, c := range changes {
 		changed += c
@@ -145,7 +147,8 @@ func (st *ARMORState) sweepAll() (changed int) {
 	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
 	parallelFor(nr*nc, st.threads, func(t int) {
 		i, j := t/nc, t%nc
-		sc := newSweepScratch(p, maxB)
+		sc := getSweepScratch(p, maxB)
+		defer sweepScratchPool.Put(sc)
 		gs := sc.all[:0]
 		for r := st.A.Starts[i]; r < st.A.Starts[i]+st.A.Sizes[i]; r++ {
 			for c := st.B.Starts[j]; c < st.B.Starts[j]+st.B.Sizes[j]; c += p.M {
@@ -162,14 +165,31 @@ func (st *ARMORState) sweepAll() (changed int) {
 
 // sweepScratch holds the work vectors of one tile's sweep.
 type sweepScratch struct {
+	p                                           Pattern
+	maxB                                        int
 	w, dl, gram, f, old, nw, x, bestX, sub, rhs []float64
 	oldIdx                                      []int
 	all                                         []Group
 }
 
+// sweepScratchPool recycles the scratch of finished tiles (the sweep visits
+// hundreds of tiles per iteration; allocating for each would keep the
+// garbage collector busy).
+var sweepScratchPool sync.Pool
+
+// getSweepScratch returns scratch for pattern p and blocks of at most maxB,
+// with W zeroed.
+func getSweepScratch(p Pattern, maxB int) *sweepScratch {
+	if sc, ok := sweepScratchPool.Get().(*sweepScratch); ok && sc.p == p && sc.maxB == maxB {
+		clear(sc.w)
+		return sc
+	}
+	return newSweepScratch(p, maxB)
+}
+
 func newSweepScratch(p Pattern, maxB int) *sweepScratch {
 	M, N := p.M, p.N
-	return &sweepScratch{
+	return &sweepScratch{p: p, maxB: maxB,
 		w: make([]float64, maxB*maxB), dl: make([]float64, maxB), oldIdx: make([]int, 0, p.M),
 		gram: make([]float64, M*M), f: make([]float64, M), old: make([]float64, M), nw: make([]float64, M),
 		x: make([]float64, N), bestX: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
@@ -194,7 +214,7 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		return gsRaw.Data[off : off+cs]
 	}
 	// W holds, per row of the tile swept so far, the sum of L_j[γ,:]ᵀ·δ
-	// over its groups (zero for rows not swept: the scratch is fresh).
+	// over its groups (zero for rows not swept: the scratch comes zeroed).
 	W := sc.w[:rs*cs]
 	cur := -1
 	gram, f, old, nw := sc.gram, sc.f, sc.old, sc.nw
@@ -217,81 +237,76 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		aa := Ki[rho*rs+rho]
 		off := g.Row*st.dIn + g.Col
 		copy(old, sRaw[off:off+M])
-		// Gram matrix L_j[γ,γ] and f = ½·denom·GS[ρ,γ] − ‖a‖²·L_j[γ,γ]·s_old.
-		for q := 0; q < M; q++ {
-			lrow := Lj[(k0+q)*cs+k0 : (k0+q)*cs+k0+M]
-			copy(gram[q*M:(q+1)*M], lrow)
-			s := 0.0
-			for r, l := range lrow {
-				s += l * old[r]
-			}
-			f[q] = half*grow[k0+q] - aa*s
-		}
-		bestCost := math.Inf(1)
+		keep := keepAll[off : off+M]
 		var bestP []int
-		if N == 2 {
-			// Closed form of the 2×2 solves (the common 2:M case): with
-			// G = [[g_pp+ε, g_pq], [g_pq, g_qq+ε]] positive definite when
-			// g_pp+ε > 0 and det G > 0 (what Cholesky checks),
-			// x = G⁻¹·(f_p, f_q) and the cost −(f_p·x_0 + f_q·x_1).
-			for _, P := range supports {
-				p0, p1 := P[0], P[1]
-				a, b, d := gram[p0*M+p0]+sweepRidge, gram[p0*M+p1], gram[p1*M+p1]+sweepRidge
-				det := a*d - b*b
-				if !(a > 0) || !(det > 0) {
-					continue
-				}
-				f0, f1 := f[p0], f[p1]
-				x0, x1 := (d*f0-b*f1)/det, (a*f1-b*f0)/det
-				if cost := -(f0*x0 + f1*x1); cost < bestCost {
-					bestCost, bestP = cost, P
-					bestX[0], bestX[1] = x0, x1
-				}
+		if M == 4 && N == 2 {
+			var lg [4][4]float64
+			var fg, o [4]float64
+			var kp [4]bool
+			for q := 0; q < 4; q++ {
+				copy(lg[q][:], Lj[(k0+q)*cs+k0:(k0+q)*cs+k0+4])
+				fg[q], o[q], kp[q] = half*grow[k0+q], old[q], keep[q]
 			}
-		}
-		for _, P := range supports {
-			if N == 2 {
-				break
-			}
-			for q, pq := range P {
-				rhs[q] = f[pq]
-				for r, pr := range P {
-					sub[q*N+r] = gram[pq*M+pr]
-				}
-				sub[q*N+q] += sweepRidge
-			}
-			if !choleskySolve(sub, rhs, x, N) {
+			n, sup, ok := solveGroup24(&lg, &fg, aa, &o, &kp)
+			if !ok {
 				continue
 			}
-			cost := 0.0
-			for q := range P {
-				cost -= rhs[q] * x[q]
+			copy(nw, n[:])
+			bestP = supports[sup]
+		} else {
+			// Gram matrix L_j[γ,γ] and f = ½·denom·GS[ρ,γ] − ‖a‖²·L_j[γ,γ]·s_old.
+			for q := 0; q < M; q++ {
+				lrow := Lj[(k0+q)*cs+k0 : (k0+q)*cs+k0+M]
+				copy(gram[q*M:(q+1)*M], lrow)
+				s := 0.0
+				for r, l := range lrow {
+					s += l * old[r]
+				}
+				f[q] = half*grow[k0+q] - aa*s
 			}
-			if cost < bestCost {
-				bestCost, bestP = cost, P
-				copy(bestX, x)
+			// Every support: x = (G_P + ridge)⁻¹·f_P, cost −f_Pᵀx; the first
+			// of least cost wins.
+			bestCost := math.Inf(1)
+			for _, P := range supports {
+				for q, pq := range P {
+					rhs[q] = f[pq]
+					for r, pr := range P {
+						sub[q*N+r] = gram[pq*M+pr]
+					}
+					sub[q*N+q] += sweepRidge
+				}
+				if !choleskySolve(sub, rhs, x, N) {
+					continue
+				}
+				cost := 0.0
+				for q := range P {
+					cost -= rhs[q] * x[q]
+				}
+				if cost < bestCost {
+					bestCost, bestP = cost, P
+					copy(bestX, x)
+				}
 			}
-		}
-		if bestP == nil {
-			continue
-		}
-		clear(nw)
-		for q, pq := range bestP {
-			nw[pq] = -bestX[q] / (aa + sweepANormEps)
-		}
-		// The exact change of the tile loss (times denom) is
-		// q(s) − q(s_old) with q(s) = 2fᵀs + ‖a‖²·sᵀGs: keep the old values
-		// unless the new ones are strictly better. (Both have at most N
-		// non-zeros: on the new support and on the current mask.)
-		keep := keepAll[off : off+M]
-		oldIdx := sc.oldIdx[:0]
-		for q, k := range keep {
-			if k {
-				oldIdx = append(oldIdx, q)
+			if bestP == nil {
+				continue
 			}
-		}
-		if groupQuad(f, gram, aa, nw, bestP) >= groupQuad(f, gram, aa, old, oldIdx) {
-			continue
+			clear(nw)
+			for q, pq := range bestP {
+				nw[pq] = -bestX[q] / (aa + sweepANormEps)
+			}
+			// The exact change of the tile loss (times denom) is
+			// q(s) − q(s_old) with q(s) = 2fᵀs + ‖a‖²·sᵀGs: keep the old
+			// values unless the new ones are strictly better. (Both have
+			// at most N non-zeros: on the new support and on the mask.)
+			oldIdx := sc.oldIdx[:0]
+			for q, k := range keep {
+				if k {
+					oldIdx = append(oldIdx, q)
+				}
+			}
+			if groupQuad(f, gram, aa, nw, bestP) >= groupQuad(f, gram, aa, old, oldIdx) {
+				continue
+			}
 		}
 		moved := false
 		for q := 0; q < M; q++ {
@@ -344,6 +359,61 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 	// Rows after the last swept one are not read any more (the caller
 	// recomputes GS), so the changes are not pushed to them.
 	return changed
+}
+
+// solveGroup24 is the group subproblem for the 2:4 pattern with fixed-size
+// arrays (the hot path of the sweep; the same computation as the generic
+// code): lg = L_j[γ,γ], fg = ½·denom·GS[ρ,γ], aa = ‖a‖², old the group's
+// values and kp its mask. It returns the new values, the index of the
+// winning support in Pattern{2, 4}.Supports() order ((0,1), (0,2), (0,3),
+// (1,2), (1,3), (2,3)), and false when no support is solvable or the best
+// one would not strictly lower the loss.
+func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64, kp *[4]bool) (nw [4]float64, sup int, ok bool) {
+	// f = fg − ‖a‖²·G·s_old.
+	var f [4]float64
+	for q := 0; q < 4; q++ {
+		f[q] = fg[q] - aa*(lg[q][0]*old[0]+lg[q][1]*old[1]+lg[q][2]*old[2]+lg[q][3]*old[3])
+	}
+	// Closed-form 2×2 solves: G_P = [[a, b], [b, d]] (+ ridge) is positive
+	// definite iff a > 0 and det > 0 (what Cholesky checks); x = G_P⁻¹·f_P,
+	// cost −f_Pᵀx; the first support of least cost wins.
+	best, bx0, bx1, b0, b1 := math.Inf(1), 0.0, 0.0, -1, -1
+	k := 0
+	for p0 := 0; p0 < 3; p0++ {
+		for p1 := p0 + 1; p1 < 4; p1, k = p1+1, k+1 {
+			a, b, d := lg[p0][p0]+sweepRidge, lg[p0][p1], lg[p1][p1]+sweepRidge
+			det := a*d - b*b
+			if !(a > 0) || !(det > 0) {
+				continue
+			}
+			f0, f1 := f[p0], f[p1]
+			x0, x1 := (d*f0-b*f1)/det, (a*f1-b*f0)/det
+			if cost := -(f0*x0 + f1*x1); cost < best {
+				best, bx0, bx1, b0, b1, sup = cost, x0, x1, p0, p1, k
+			}
+		}
+	}
+	if b0 < 0 {
+		return nw, 0, false
+	}
+	n0, n1 := -bx0/(aa+sweepANormEps), -bx1/(aa+sweepANormEps)
+	nw[b0], nw[b1] = n0, n1
+	// q(s) = 2fᵀs + ‖a‖²·sᵀGs on the new support and on the current mask.
+	qNew := 2*(f[b0]*n0+f[b1]*n1) + aa*(lg[b0][b0]*n0*n0+2*lg[b0][b1]*n0*n1+lg[b1][b1]*n1*n1)
+	qOld := 0.0
+	for q := 0; q < 4; q++ {
+		if !kp[q] {
+			continue
+		}
+		gs := 0.0
+		for r := 0; r < 4; r++ {
+			if kp[r] {
+				gs += lg[q][r] * old[r]
+			}
+		}
+		qOld += 2*f[q]*old[q] + aa*old[q]*gs
+	}
+	return nw, sup, qNew < qOld
 }
 
 // groupQuad is 2fᵀs + aa·sᵀGs for an M × M Gram matrix G and an s whose

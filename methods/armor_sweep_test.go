@@ -94,3 +94,8 @@ func TestSweepCoreNeedsGradient(t *testing.T) {
 	_, err = st.SweepCore([]Group{{0, 2}})
 	assert.Error(t, err, "misaligned group")
 }
+
+// TestSolveGroup24SupportOrder pins the support order solveGroup24 assumes.
+func TestSolveGroup24SupportOrder(t *testing.T) {
+	assert.Equal(t, [][]int{{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}}, Pattern24.Supports())
+}
