@@ -298,20 +298,30 @@ func ttqCSV(schedules []ttqSchedule, results []*methods.Result) []byte {
 	return buf.Bytes()
 }
 
-// ttqPlot draws loss versus seconds, one line per schedule, log-scaled loss.
+// ttqPlot draws loss versus seconds, one line per schedule, both axes
+// log-scaled (the schedules' times differ by orders of magnitude; the
+// starting point, at 0 s, is left out).
 func ttqPlot(dir, name string, ref ttqRef, schedules []ttqSchedule, results []*methods.Result) error {
 	p := plot.New()
 	p.Title.Text = "ARMOR: proxy loss vs wall time, " + name
-	p.X.Label.Text = "seconds"
+	p.X.Label.Text = "seconds (log scale)"
 	p.Y.Label.Text = "proxy loss"
 	p.Y.Scale = plot.LogScale{}
-	lo, hi := math.Inf(1), 0.0
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	lo, hi, tmin := math.Inf(1), 0.0, math.Inf(1)
 	for _, res := range results {
-		for _, l := range res.History {
+		for it, l := range res.History {
 			if l > 0 {
 				lo, hi = math.Min(lo, l), math.Max(hi, l)
 			}
+			if res.Elapsed[it] > 0 {
+				tmin = math.Min(tmin, res.Elapsed[it])
+			}
 		}
+	}
+	if math.IsInf(tmin, 1) {
+		tmin = 1e-3
 	}
 	if hi/lo >= 10 {
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -323,9 +333,12 @@ func ttqPlot(dir, name string, ref ttqRef, schedules []ttqSchedule, results []*m
 	for k, res := range results {
 		pts := make(plotter.XYs, 0, len(res.History))
 		for it, l := range res.History {
-			if l > 0 {
+			if l > 0 && res.Elapsed[it] > 0 {
 				pts = append(pts, plotter.XY{X: res.Elapsed[it], Y: l})
 			}
+		}
+		if len(pts) == 0 {
+			continue
 		}
 		line, err := plotter.NewLine(pts)
 		if err != nil {
@@ -341,7 +354,7 @@ func ttqPlot(dir, name string, ref ttqRef, schedules []ttqSchedule, results []*m
 	}
 	// The target, dashed, up to the reference time.
 	if ref.loss > 0 {
-		line, err := plotter.NewLine(plotter.XYs{{X: 0, Y: ref.loss}, {X: ref.seconds, Y: ref.loss}})
+		line, err := plotter.NewLine(plotter.XYs{{X: tmin, Y: ref.loss}, {X: math.Max(ref.seconds, tmin), Y: ref.loss}})
 		if err != nil {
 			return err
 		}
