@@ -105,10 +105,11 @@ type ARMORConfig struct {
 	// the separate value update can be rarer. (Skipping a block is a step
 	// that does not increase the loss, so Theorem 3.1 still applies.)
 	ValueEvery int
-	// Relax is the over-relaxation factor ω of the exact variant's A and B
-	// updates: each block moves to A + ω·(A* − A), A* its exact minimizer
-	// (≤ 0: 1, the plain exact minimization). ω in (0, 2) never increases
-	// the loss; values above 1 cut the zig-zag of alternating minimization.
+	// Relax is the over-relaxation factor ω of the theory variants (≤ 0:
+	// 1, no relaxation): exact moves each A and B block to x + ω·(x* − x),
+	// x* its exact minimizer; gd steps ω/β instead of 1/β. ω in (0, 2) never
+	// increases the loss; values above 1 cut the zig-zag of alternating
+	// minimization.
 	Relax float64
 	// Extrapolate makes the theory variants try, after every iteration, a
 	// step along the change of A, B and the core values over that iteration

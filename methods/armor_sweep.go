@@ -83,17 +83,17 @@ func (st *ARMORState) sweepOperators() (K, L [][]float64) {
 // exact minimizer over its C(M, N) supports and values with everything else
 // fixed (the subproblem of SparseCoreStep, with monotone guard), tile by tile
 // in parallel and, within a tile, row by row (groups of one row in the order
-// given; nil groups means every group, row by row). It reads ∂L/∂S from GS, which must be current (refreshGrad), and
-// updates V, the mask, S and GS (the latter only as far as the sweep needs
-// it). E and S·B are not updated: call Refresh afterwards. It returns how
-// many groups changed support.
+// given; nil groups means every group, row by row). It reads ∂L/∂S from GS
+// (recomputed first unless current) and updates V, the mask, S and GS (the
+// latter only as far as the sweep needs it). E and S·B are not updated:
+// call Refresh afterwards. It returns how many groups changed support.
 func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 	p := st.Pattern
-	if !st.gradValid {
-		return 0, fmt.Errorf("armor sweep: ∂L/∂S is not current")
-	}
 	nr, nc := st.TileCount()
 	if groups == nil {
+		if !st.gradValid {
+			st.refreshGrad()
+		}
 		return st.sweepAll(), nil
 	}
 	count := make([]int, nr*nc+1)
@@ -105,6 +105,9 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 		i, j := st.TileOf(g)
 		tileOf[k] = i*nc + j
 		count[tileOf[k]+1]++
+	}
+	if !st.gradValid {
+		st.refreshGrad()
 	}
 	// Bucket the groups by tile (a counting sort keeps the given order).
 	for t := range nr * nc {

@@ -82,17 +82,26 @@ func TestSweepCoreMatchesSparseCoreStep(t *testing.T) {
 	}
 }
 
-// TestSweepCoreNeedsGradient checks that a sweep on a stale gradient is an
-// error, not a silent wrong step.
-func TestSweepCoreNeedsGradient(t *testing.T) {
+// TestSweepCoreGradientAndErrors checks that a sweep after Refresh (stale
+// ∂L/∂S) recomputes the gradient and equals one on a fresh gradient, and
+// that misplaced groups are errors.
+func TestSweepCoreGradientAndErrors(t *testing.T) {
 	l := randomLayer(t, 16, 32, 32, 1)
 	st, err := NewARMORState(Normalize(l.W), l.Stats.Hdiag, Pattern24, 8, 1)
 	require.NoError(t, err)
-	_, err = st.SweepCore([]Group{{0, 0}})
-	assert.Error(t, err)
-	st.refreshGrad()
-	_, err = st.SweepCore([]Group{{0, 2}})
-	assert.Error(t, err, "misaligned group")
+	perturb(st, 1)
+	st.Refresh()
+	fresh := st.Clone()
+	fresh.refreshGrad()
+	_, err = st.SweepCore(nil)
+	require.NoError(t, err)
+	_, err = fresh.SweepCore(nil)
+	require.NoError(t, err)
+	assert.Equal(t, fresh.S.RawMatrix().Data, st.S.RawMatrix().Data)
+	for _, g := range []Group{{0, 2}, {-1, 0}, {16, 0}, {0, 32}} {
+		_, err = st.SweepCore([]Group{g})
+		assert.Error(t, err, "%+v", g)
+	}
 }
 
 // TestSolveGroup24SupportOrder pins the support order solveGroup24 assumes.
