@@ -143,7 +143,8 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "synthetic layer and group-selection seed")
 	blockSize := fs.Int("block-size", 32, "ARMOR block size")
 	lr := fs.Float64("lr", 1e-4, "Adam learning rate")
-	sched := fs.String("schedules", "adam/1:2000,gd/all:20,exact/all:10,exact/16:60", "comma-separated CONTINUOUS/GROUPS:ITERS runs; the first is the reference")
+	sched := fs.String("schedules", "adam/1:2000,exact/all/v=1000/relax=1.7/extrap:40,exact/all/cg=3/v=5/relax=1.7/extrap:40,gd/all/relax=1.9/extrap:40",
+		"comma-separated CONTINUOUS/GROUPS[/OPTION...]:ITERS runs (GROUPS a number or all; options sweeps=K, cg=K, v=K, relax=ω, extrap); the first is the reference unless --target is given")
 	out := fs.String("out", "results/ttq", "output directory for ttq.csv, ttq.md, ttq.png and ttq.svg")
 	target := fs.Float64("target", 0, "target loss (default: the lowest loss of the first schedule)")
 	refSeconds := fs.Float64("ref-seconds", 0, "wall time the speed-ups are relative to (default: the first schedule's)")
