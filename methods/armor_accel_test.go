@@ -96,3 +96,20 @@ func TestPropertyTheoryKnobsMonotone(t *testing.T) {
 		theoryMonotone(rt, l, p, cfg)
 	})
 }
+
+// TestTheoryScheduleDeterministicAcrossThreads checks that the sweep and the
+// schedule knobs keep results bitwise independent of the thread count.
+func TestTheoryScheduleDeterministicAcrossThreads(t *testing.T) {
+	l := randomLayer(t, 96, 128, 128, 5)
+	var hists [][]float64
+	for _, th := range []int{1, 2, 3} {
+		cfg := DefaultARMORConfig()
+		cfg.Continuous, cfg.BlockSize, cfg.Iters, cfg.Threads, cfg.Seed = ContinuousExact, 16, 10, th, 9
+		cfg.GroupsPerTile, cfg.ValueEvery, cfg.CGIters, cfg.Relax, cfg.Extrapolate = 0, 3, 2, 1.7, true
+		res, err := (&ARMOR{Pattern: Pattern24, Config: cfg}).Prune(l)
+		require.NoError(t, err)
+		hists = append(hists, res.History)
+	}
+	require.Equal(t, hists[0], hists[1])
+	require.Equal(t, hists[0], hists[2])
+}
