@@ -87,6 +87,35 @@ type ARMORConfig struct {
 	// chosen by Select without replacement, or 0 for every group of the tile
 	// (a full coordinate sweep over the core, in row-major order).
 	GroupsPerTile int
+	// Sweeps is how many sparse-core steps the theory variants (gd, exact)
+	// take after each continuous step (≤ 0: one). Each is a sweep over the
+	// selected groups (SweepCore) followed by an exact recomputation of the
+	// residual. Adam takes one sparse-core step per iteration regardless.
+	Sweeps int
+	// CGIters caps the conjugate-gradient iterations of the exact variant's
+	// core-value update (0: until its tolerance). Any number of CG steps
+	// lowers the quadratic, so a capped update still never increases the
+	// loss (Theorem 3.1 only asks for that); it is just not the exact block
+	// minimizer.
+	CGIters int
+	// ValueEvery makes the theory variants' continuous step update the core
+	// values only every ValueEvery-th iteration (≤ 1: every iteration); A
+	// and B are updated every iteration. The sparse-core sweeps re-solve the
+	// values of the groups they visit anyway, so with many groups per tile
+	// the separate value update can be rarer. (Skipping a block is a step
+	// that does not increase the loss, so Theorem 3.1 still applies.)
+	ValueEvery int
+	// Relax is the over-relaxation factor ω of the theory variants (≤ 0:
+	// 1, no relaxation): exact moves each A and B block to x + ω·(x* − x),
+	// x* its exact minimizer; gd steps ω/β instead of 1/β. ω in (0, 2) never
+	// increases the loss; values above 1 cut the zig-zag of alternating
+	// minimization.
+	Relax float64
+	// Extrapolate makes the theory variants try, after every iteration, a
+	// step along the change of A, B and the core values over that iteration
+	// (a line-search extrapolation, as used to accelerate alternating least
+	// squares), kept only when it lowers the loss.
+	Extrapolate bool
 	// Patience, RTol and ATol define early stopping: stop once the loss has
 	// not dropped below best − (RTol·best + ATol) for Patience consecutive
 	// iterations. Patience ≤ 0 disables it.
@@ -147,6 +176,10 @@ func (c ARMORConfig) Validate(p Pattern) error {
 		return fmt.Errorf("armor tolerances rtol %g, atol %g must be ≥ 0", c.RTol, c.ATol)
 	case c.GroupsPerTile < 0:
 		return fmt.Errorf("armor groups per tile %d must be ≥ 0 (0: all)", c.GroupsPerTile)
+	case !(c.Relax < 2) || math.IsNaN(c.Relax):
+		return fmt.Errorf("armor over-relaxation %g must be < 2", c.Relax)
+	case c.Sweeps < 0 || c.CGIters < 0 || c.ValueEvery < 0:
+		return fmt.Errorf("armor sweeps per iteration %d, CG iterations %d and value-update period %d must be ≥ 0", c.Sweeps, c.CGIters, c.ValueEvery)
 	case p.N > 8:
 		return fmt.Errorf("armor supports N ≤ 8, got pattern %s", p)
 	}
@@ -315,6 +348,10 @@ type armorRun struct {
 	adam     *adamState[float64]
 	coreV    *mat.Dense // saveCore's copy of V
 	coreKeep []bool     // and of the mask
+
+	theoryIters int          // iterations of a theory variant so far
+	extrap      *armorExtrap // see armor_continuous.go
+	panel       *mat.Dense   // d_out × d_in scratch of the exact/gd A and B updates
 }
 
 func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
@@ -348,36 +385,10 @@ func (r *armorRun) Run() error {
 // iteration performs one continuous step and one sparse-core step and
 // returns the loss after them.
 func (r *armorRun) iteration() (float64, error) {
-	st := r.st
-	if r.cfg.Continuous == ContinuousAdam {
-		return adamIteration(st.ts, r.adam, r.cfg, r.rng)
+	if r.cfg.Continuous != ContinuousAdam {
+		return r.theoryIteration() // armor_continuous.go
 	}
-	r.continuousTheoryStep(r.cfg.Continuous == ContinuousExact)
-	if r.cfg.GroupsPerTile != 0 && r.cfg.Select != SelectRandom {
-		// ∂L/∂S at the current point, for the selection.
-		st.refreshGrad()
-	}
-	groups := r.selectGroups()
-	if r.cfg.GroupsPerTile != 1 {
-		// Many groups per tile: recomputing the gradients once is cheaper
-		// than keeping them exact through every rank-one update.
-		st.ts.gradValid = false
-	}
-	// The theory variants promise a non-increasing loss. Each group update is
-	// already guarded, but when the layer is fitted almost exactly the guard's
-	// quadratic is dominated by rounding; so the whole step is also checked
-	// on a freshly computed residual and undone if the loss rose.
-	before := st.Loss()
-	r.saveCore()
-	if _, err := st.SparseCoreStep(groups, true); err != nil {
-		return 0, err
-	}
-	st.Refresh()
-	if after := st.Loss(); !(after <= before) {
-		r.restoreCore()
-		st.Refresh()
-	}
-	return st.Loss(), nil
+	return adamIteration(r.st.ts, r.adam, r.cfg, r.rng)
 }
 
 // saveCore and restoreCore keep the core (values and mask) across a

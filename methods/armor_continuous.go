@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/blas"
@@ -29,6 +30,134 @@ import (
 // Every block update is followed by an exact recomputation of the loss and
 // is undone when it did not lower it (which only rounding or a singular
 // system can cause), so the loss is non-increasing by construction.
+//
+// Theorem 3.1 only needs every block step not to increase the loss, which
+// leaves room for a faster schedule (ARMORConfig; all off by default):
+//
+//   - Relax = ω ∈ (0, 2): over-relaxation. exact moves A and B to
+//     x + ω·(x* − x), gd steps ω/β; both lower a convex quadratic for any
+//     such ω, and ω ≈ 1.5–1.8 cuts the zig-zag of alternating minimization.
+//   - ValueEvery, CGIters: a rarer or truncated core-value update (CG from
+//     the current values lowers the quadratic at every iteration). The
+//     sparse-core sweeps re-solve the values of every group they visit, so
+//     with all groups swept the separate value update adds little.
+//   - Sweeps: several sparse-core sweeps (SweepCore, armor_sweep.go) per
+//     continuous step.
+//   - Extrapolate: after each iteration, a trial step along the iteration's
+//     change of (A, B, values), kept only if it lowers the loss.
+
+// theoryIteration is one iteration of the gd or exact variant: the
+// continuous step, then cfg.Sweeps sparse-core sweeps. It returns the loss.
+func (r *armorRun) theoryIteration() (float64, error) {
+	r.theoryIters++
+	r.continuousTheoryStep(r.cfg.Continuous == ContinuousExact)
+	for range max(1, r.cfg.Sweeps) {
+		if err := r.theorySweep(); err != nil {
+			return 0, err
+		}
+	}
+	if r.cfg.Extrapolate {
+		r.extrapolate()
+	}
+	return r.st.Loss(), nil
+}
+
+// armorExtrap is the state of the theory variants' extrapolation: the
+// previous iterate (A, B, S and mask), the current one while a trial point
+// is evaluated, and the step factor λ.
+type armorExtrap struct {
+	prevA, prevB, curA, curB *BlockDiag
+	prevS, curV              *mat.Dense
+	prevKeep                 []bool
+	lambda                   float64
+}
+
+// Bounds and adaptation of the extrapolation factor λ: grown after a
+// success, halved after a failure.
+const (
+	extrapStart, extrapMin, extrapMax = 1.0, 0.125, 8.0
+	extrapGrow, extrapShrink          = 1.5, 0.5
+)
+
+// extrapolate tries θ + λ·(θ − θ_prev), θ = (A, B, core values) the
+// iterate just computed and θ_prev the one before, with the current mask;
+// core values whose kept/pruned state changed since θ_prev are not moved.
+// The trial point is kept only if its loss is lower (so the loss never
+// increases); otherwise θ is restored. Either way the result becomes
+// θ_prev of the next call.
+func (r *armorRun) extrapolate() {
+	st := r.st
+	x := r.extrap
+	if x == nil {
+		x = &armorExtrap{prevA: st.A.Clone(), prevB: st.B.Clone(), curA: st.A.Clone(), curB: st.B.Clone(),
+			prevS: mat.DenseCopyOf(st.S), curV: mat.DenseCopyOf(st.V), prevKeep: append([]bool(nil), st.Mask.Keep...), lambda: extrapStart}
+		r.extrap = x
+		return
+	}
+	loss := st.Loss()
+	x.curA.CopyFrom(st.A)
+	x.curB.CopyFrom(st.B)
+	x.curV.Copy(st.V)
+	step := func(cur, prev []float64) {
+		for k := range cur {
+			cur[k] += x.lambda * (cur[k] - prev[k])
+		}
+	}
+	for k := range st.A.Blocks {
+		step(st.A.Blocks[k], x.prevA.Blocks[k])
+	}
+	for k := range st.B.Blocks {
+		step(st.B.Blocks[k], x.prevB.Blocks[k])
+	}
+	v, s, ps, keep := st.V.RawMatrix().Data, st.S.RawMatrix().Data, x.prevS.RawMatrix().Data, st.Mask.Keep
+	parallelFor(st.dOut, st.threads, func(i int) {
+		for k := i * st.dIn; k < (i+1)*st.dIn; k++ {
+			if keep[k] && x.prevKeep[k] {
+				v[k] = s[k] + x.lambda*(s[k]-ps[k])
+			}
+		}
+	})
+	st.Refresh()
+	if nl := st.Loss(); nl < loss {
+		x.lambda = min(x.lambda*extrapGrow, extrapMax)
+	} else {
+		st.A.CopyFrom(x.curA)
+		st.B.CopyFrom(x.curB)
+		st.V.Copy(x.curV)
+		st.Refresh()
+		x.lambda = max(x.lambda*extrapShrink, extrapMin)
+	}
+	x.prevA.CopyFrom(st.A)
+	x.prevB.CopyFrom(st.B)
+	x.prevS.Copy(st.S)
+	copy(x.prevKeep, st.Mask.Keep)
+}
+
+// theorySweep is the theory variants' sparse-core step: ∂L/∂S at the
+// current point, the groups by the configured rule, one SweepCore over them,
+// and the residual recomputed. Each group update is guarded, but when the
+// layer is fitted almost exactly the guard's quadratic is dominated by
+// rounding; so the whole step is also checked on the freshly computed
+// residual and undone if the loss rose: the loss never increases.
+func (r *armorRun) theorySweep() error {
+	st := r.st
+	before := st.Loss()
+	st.refreshGrad()
+	var groups []Group // nil: every group
+	if r.cfg.GroupsPerTile != 0 {
+		groups = r.selectGroups()
+	}
+	r.saveCore()
+	if _, err := st.SweepCore(groups); err != nil {
+		return fmt.Errorf("armor sparse-core sweep: %w", err)
+	}
+	st.Refresh()
+	if after := st.Loss(); !(after <= before) {
+		r.restoreCore()
+		st.Refresh()
+	}
+	return nil
+}
 
 // continuousTheoryStep performs one gd or exact continuous step.
 func (r *armorRun) continuousTheoryStep(exact bool) {
@@ -44,15 +173,47 @@ func (r *armorRun) continuousTheoryStep(exact bool) {
 			loss = nl
 		}
 	}
-	// A.
+	// A. (S and B do not change, so S·B stays valid and only the residual
+	// A·SB − W̄ is recomputed.)
 	oldA := st.A.Clone()
-	guard(func() { r.updateA(exact) }, func() { st.A.CopyFrom(oldA) })
-	// Core values.
-	oldV := mat.DenseCopyOf(st.V)
-	guard(func() { r.updateV(exact) }, func() { st.V.Copy(oldV) })
+	r.updateA(exact)
+	st.residualFromSB()
+	if nl := st.Loss(); !(nl <= loss) {
+		st.A.CopyFrom(oldA)
+		st.residualFromSB()
+	} else {
+		loss = nl
+	}
+	// Core values (every ValueEvery-th iteration).
+	if r.cfg.ValueEvery <= 1 || r.theoryIters%r.cfg.ValueEvery == 0 {
+		oldV := mat.DenseCopyOf(st.V)
+		guard(func() { r.updateV(exact) }, func() { st.V.Copy(oldV) })
+	}
 	// B.
 	oldB := st.B.Clone()
 	guard(func() { r.updateB(exact) }, func() { st.B.CopyFrom(oldB) })
+}
+
+// residualFromSB recomputes E = A·SB − W̄ from the current S·B (valid when
+// only A changed since the last Refresh): one (b × b)·(b × d_in) panel
+// product per row block, half of Refresh's work.
+func (st *ARMORState) residualFromSB() {
+	wbar := st.wbar.RawMatrix().Data
+	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		r0, rs := st.A.Starts[i], st.A.Sizes[i]
+		e := view(st.E, r0, rs, 0, st.dIn)
+		copy(e.Data[:rs*st.dIn], wbar[r0*st.dIn:(r0+rs)*st.dIn])
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.SB, r0, rs, 0, st.dIn), -1, e)
+	})
+	st.ts.gradValid = false
+}
+
+// scratchPanel returns a d_out × d_in work matrix, allocated once per run.
+func (r *armorRun) scratchPanel() *mat.Dense {
+	if r.panel == nil {
+		r.panel = mat.NewDense(r.st.dOut, r.st.dIn, nil)
+	}
+	return r.panel
 }
 
 // updateA sets every A_i to its exact minimizer or takes a 1/β step.
@@ -61,32 +222,38 @@ func (r *armorRun) updateA(exact bool) {
 	if !exact {
 		st.blockGrads(r.gA, nil)
 	}
+	panel := r.scratchPanel()
 	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
 		PP := mat.NewSymDense(rs, nil)
 		QP := mat.NewDense(rs, rs, nil)
 		pp := blas64.General{Rows: rs, Cols: rs, Stride: rs, Data: make([]float64, rs*rs)}
-		for j := range st.B.Sizes {
-			c0, cs := st.B.Starts[j], st.B.Sizes[j]
-			sb := view(st.SB, r0, rs, c0, cs)
-			sbd := scaledCols(sb, st.h[c0:c0+cs])
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, sbd, sb, 1, pp)
-			if exact {
-				blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, c0, cs), sbd, 1, QP.RawMatrix())
+		// Whole row panels (one product of inner dimension d_in instead of
+		// one per tile): PP = (SB_i·D)·SB_iᵀ, QP = W̄_i·(SB_i·D)ᵀ.
+		sb := view(st.SB, r0, rs, 0, st.dIn)
+		sbd := view(panel, r0, rs, 0, st.dIn)
+		for u := 0; u < rs; u++ {
+			src, dst := sb.Data[u*sb.Stride:u*sb.Stride+st.dIn], sbd.Data[u*sbd.Stride:u*sbd.Stride+st.dIn]
+			for v, x := range src {
+				dst[v] = x * st.h[v]
 			}
+		}
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, sbd, sb, 0, pp)
+		if exact {
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, 0, st.dIn), sbd, 0, QP.RawMatrix())
 		}
 		symFromGeneral(PP, pp)
 		Ai := mat.NewDense(rs, rs, st.A.Blocks[i])
 		if exact {
 			// A_i·PP = QP  ⇔  PP·A_iᵀ = QPᵀ.
 			if At := solveNormal(PP, QP.T()); At != nil {
-				Ai.Copy(At.T())
+				relaxInto(st.A.Blocks[i], At.T(), r.cfg.Relax)
 			}
 			return
 		}
 		beta := 2 * maxEigenSym(PP) / st.denom
 		if beta > 0 {
-			Ai.Sub(Ai, mat.NewDense(rs, rs, scaled(r.gA.Blocks[i], 1/beta)))
+			Ai.Sub(Ai, mat.NewDense(rs, rs, scaled(r.gA.Blocks[i], r.omega()/beta)))
 		}
 	})
 }
@@ -98,30 +265,28 @@ func (r *armorRun) updateB(exact bool) {
 	if !exact {
 		st.blockGrads(nil, r.gB)
 	}
+	// C = A·S as row panels (one (b × b)·(b × d_in) product per row block),
+	// then per column block C_jᵀC_j and C_jᵀW̄_j as products of inner
+	// dimension d_out.
+	as := r.scratchPanel()
+	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		r0, rs := st.A.Starts[i], st.A.Sizes[i]
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, 0, st.dIn), 0, view(as, r0, rs, 0, st.dIn))
+	})
 	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
 		cc := blas64.General{Rows: cs, Cols: cs, Stride: cs, Data: make([]float64, cs*cs)}
 		CW := mat.NewDense(cs, cs, nil)
-		maxRows := 0
-		for _, s := range st.A.Sizes {
-			maxRows = max(maxRows, s)
-		}
-		as := blas64.General{Cols: cs, Stride: cs, Data: make([]float64, maxRows*cs)}
-		for i := range st.A.Sizes {
-			r0, rs := st.A.Starts[i], st.A.Sizes[i]
-			as.Rows = rs
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, c0, cs), 0, as)
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, as, as, 1, cc)
-			if exact {
-				blas64.Gemm(blas.Trans, blas.NoTrans, 1, as, view(st.wbar, r0, rs, c0, cs), 1, CW.RawMatrix())
-			}
+		cj := view(as, 0, st.dOut, c0, cs)
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, cj, cj, 0, cc)
+		if exact {
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, cj, view(st.wbar, 0, st.dOut, c0, cs), 0, CW.RawMatrix())
 		}
 		CC := mat.NewSymDense(cs, nil)
 		symFromGeneral(CC, cc)
-		Bj := mat.NewDense(cs, cs, st.B.Blocks[j])
 		if exact {
 			if sol := solveNormal(CC, CW); sol != nil {
-				Bj.Copy(sol)
+				relaxInto(st.B.Blocks[j], sol, r.cfg.Relax)
 			}
 			return
 		}
@@ -133,7 +298,7 @@ func (r *armorRun) updateB(exact bool) {
 				continue
 			}
 			for u := 0; u < cs; u++ {
-				st.B.Blocks[j][u*cs+v] -= g[u*cs+v] / beta
+				st.B.Blocks[j][u*cs+v] -= r.omega() * g[u*cs+v] / beta
 			}
 		}
 	})
@@ -185,7 +350,7 @@ func (r *armorRun) updateV(exact bool) {
 		for u := 0; u < rs; u++ {
 			for w := 0; w < cs; w++ {
 				if st.Mask.Keep[(r0+u)*st.dIn+c0+w] {
-					v.Data[u*v.Stride+w] -= g.Data[u*g.Stride+w] / beta
+					v.Data[u*v.Stride+w] -= r.omega() * g.Data[u*g.Stride+w] / beta
 				}
 			}
 		}
@@ -269,7 +434,11 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 	P := mat.NewDense(st.dOut, st.dIn, p)
 	T := mat.NewDense(st.dOut, st.dIn, tmp)
 	AP := mat.NewDense(st.dOut, st.dIn, ap)
-	for it := 0; it < unknowns; it++ {
+	maxIt := unknowns
+	if r.cfg.CGIters > 0 {
+		maxIt = min(maxIt, r.cfg.CGIters)
+	}
+	for it := 0; it < maxIt; it++ {
 		// ap = c·mask⊙(K·P·L), as panel products.
 		parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 			c0, cs := st.B.Starts[j], st.B.Sizes[j]
@@ -348,6 +517,37 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 	}
 }
 
+// omega is the over-relaxation factor ω (cfg.Relax; ≤ 0 means 1). gd steps
+// ω/β instead of 1/β: for a quadratic whose Hessian is bounded by β a step
+// t·(−∇) lowers the loss by t·(1 − tβ/2)·‖∇‖² ≥ 0 for every t ≤ 2/β.
+func (r *armorRun) omega() float64 {
+	if r.cfg.Relax <= 0 {
+		return 1
+	}
+	return r.cfg.Relax
+}
+
+// relaxInto moves the row-major block x to x + ω·(x* − x), x* the block's
+// exact minimizer (ω ≤ 0 means 1: x = x*). The block's loss is a convex
+// quadratic, and along the line through x and x* it is symmetric about x*:
+// L(x + ω(x*−x)) = L* + (1−ω)²·(L(x) − L*). So every ω in (0, 2) lowers the
+// loss (Theorem 3.1 asks no more), and ω > 1 over-relaxes: alternating
+// exact minimizations over coupled blocks zig-zag, and stepping past each
+// block's minimizer cuts the zig-zag (successive over-relaxation).
+func relaxInto(x []float64, opt mat.Matrix, omega float64) {
+	n, _ := opt.Dims()
+	for u := 0; u < n; u++ {
+		for v := 0; v < n; v++ {
+			o := opt.At(u, v)
+			if omega <= 0 || omega == 1 {
+				x[u*n+v] = o
+			} else {
+				x[u*n+v] += omega * (o - x[u*n+v])
+			}
+		}
+	}
+}
+
 // symBlocks packs symmetric blocks into a BlockDiag.
 func symBlocks(ks []*mat.SymDense) *BlockDiag {
 	bd := &BlockDiag{}
@@ -374,17 +574,6 @@ func dot(a, b []float64) float64 {
 		s += a[k] * b[k]
 	}
 	return s
-}
-
-// scaledCols returns a copy of m with column v multiplied by w[v].
-func scaledCols(m blas64.General, w []float64) blas64.General {
-	out := blas64.General{Rows: m.Rows, Cols: m.Cols, Stride: m.Cols, Data: make([]float64, m.Rows*m.Cols)}
-	for u := 0; u < m.Rows; u++ {
-		for v := 0; v < m.Cols; v++ {
-			out.Data[u*m.Cols+v] = m.Data[u*m.Stride+v] * w[v]
-		}
-	}
-	return out
 }
 
 // scaled returns a copy of x times s.
