@@ -198,13 +198,7 @@ func (r *armorRun) continuousTheoryStep(exact bool) {
 // only A changed since the last Refresh): one (b × b)·(b × d_in) panel
 // product per row block, half of Refresh's work.
 func (st *ARMORState) residualFromSB() {
-	wbar := st.wbar.RawMatrix().Data
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
-		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		e := view(st.E, r0, rs, 0, st.dIn)
-		copy(e.Data[:rs*st.dIn], wbar[r0*st.dIn:(r0+rs)*st.dIn])
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.SB, r0, rs, 0, st.dIn), -1, e)
-	})
+	st.ts.residual()
 	st.ts.gradValid = false
 }
 

@@ -139,6 +139,12 @@ func (ts *tileSet[T]) forward() {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 		gemm(blas.NoTrans, blas.NoTrans, 1, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.SB, 0, ts.dOut, c0, cs))
 	})
+	ts.residual()
+}
+
+// residual computes E_ij = A_i·SB_ij − W̄_ij from the current S·B, one
+// (b × b)·(b × d_in) product per row block.
+func (ts *tileSet[T]) residual() {
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		copy(ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn])
