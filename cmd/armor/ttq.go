@@ -43,6 +43,7 @@ type ttqSchedule struct {
 	ValueEvery int
 	Relax      float64
 	Extrap     bool
+	Float32    bool // adam only: the float32 working set
 }
 
 func (s ttqSchedule) String() string {
@@ -65,6 +66,9 @@ func (s ttqSchedule) String() string {
 	if s.Extrap {
 		g += "/extrap"
 	}
+	if s.Float32 {
+		g += "/f32"
+	}
 	return fmt.Sprintf("%s/%s:%d", s.Continuous, g, s.Iters)
 }
 
@@ -76,7 +80,7 @@ func parseSchedules(s string) ([]ttqSchedule, error) {
 		rule, iters, ok := strings.Cut(item, ":")
 		parts := strings.Split(rule, "/")
 		if !ok || len(parts) < 2 {
-			return nil, fmt.Errorf("schedule %q: want CONTINUOUS/GROUPS[/OPTION...]:ITERS (options sweeps=K, cg=K, v=K, relax=ω, extrap), e.g. adam/1:2000 or exact/all/sweeps=2:40", item)
+			return nil, fmt.Errorf("schedule %q: want CONTINUOUS/GROUPS[/OPTION...]:ITERS (options sweeps=K, cg=K, v=K, relax=ω, extrap, f32), e.g. adam/1:2000 or exact/all/sweeps=2:40", item)
 		}
 		sc := ttqSchedule{Continuous: methods.Continuous(parts[0])}
 		var err error
@@ -101,11 +105,19 @@ func parseSchedules(s string) ([]ttqSchedule, error) {
 // setOption applies one schedule option: sweeps=K (sparse-core sweeps per
 // iteration), cg=K (cap on the exact core-value CG), v=K (core-value update
 // every K-th iteration), relax=ω (over-relaxation of A and B, 0 < ω < 2) or
-// extrap (extrapolation after every iteration).
+// extrap (extrapolation after every iteration), or f32 (float32 working
+// set; adam only).
 func (s *ttqSchedule) setOption(opt string) error {
 	key, val, _ := strings.Cut(opt, "=")
 	if key == "extrap" && val == "" {
 		s.Extrap = true
+		return nil
+	}
+	if key == "f32" && val == "" {
+		if s.Continuous != methods.ContinuousAdam {
+			return fmt.Errorf("option f32: the float32 working set is for adam only")
+		}
+		s.Float32 = true
 		return nil
 	}
 	if key == "relax" {
@@ -128,7 +140,7 @@ func (s *ttqSchedule) setOption(opt string) error {
 	case "v":
 		s.ValueEvery = n
 	default:
-		return fmt.Errorf("unknown option %q (want sweeps, cg, v, relax or extrap)", key)
+		return fmt.Errorf("unknown option %q (want sweeps, cg, v, relax, extrap or f32)", key)
 	}
 	return nil
 }
@@ -144,7 +156,7 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 	blockSize := fs.Int("block-size", 32, "ARMOR block size")
 	lr := fs.Float64("lr", 1e-4, "Adam learning rate")
 	sched := fs.String("schedules", "adam/1:2000,exact/all/v=1000/relax=1.7/extrap:40,exact/all/cg=3/v=5/relax=1.7/extrap:40,gd/all/relax=1.9/extrap:40",
-		"comma-separated CONTINUOUS/GROUPS[/OPTION...]:ITERS runs (GROUPS a number or all; options sweeps=K, cg=K, v=K, relax=ω, extrap); the first is the reference unless --target is given")
+		"comma-separated CONTINUOUS/GROUPS[/OPTION...]:ITERS runs (GROUPS a number or all; options sweeps=K, cg=K, v=K, relax=ω, extrap, f32); the first is the reference unless --target is given")
 	out := fs.String("out", "results/ttq", "output directory for ttq.csv, ttq.md, ttq.png and ttq.svg")
 	target := fs.Float64("target", 0, "target loss (default: the lowest loss of the first schedule)")
 	refSeconds := fs.Float64("ref-seconds", 0, "wall time the speed-ups are relative to (default: the first schedule's)")
@@ -179,6 +191,9 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 		cfg.ARMOR.Continuous, cfg.ARMOR.GroupsPerTile, cfg.ARMOR.Iters, cfg.ARMOR.Patience = sc.Continuous, sc.Groups, sc.Iters, 0
 		cfg.ARMOR.Sweeps, cfg.ARMOR.CGIters, cfg.ARMOR.ValueEvery = sc.Sweeps, sc.CGIters, sc.ValueEvery
 		cfg.ARMOR.Relax, cfg.ARMOR.Extrapolate = sc.Relax, sc.Extrap
+		if sc.Float32 {
+			cfg.ARMOR.Precision = methods.Float32
+		}
 		m, err := methods.New("armor", cfg)
 		if err != nil {
 			return err

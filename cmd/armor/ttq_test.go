@@ -30,7 +30,7 @@ func TestTTQWritesTableCSVAndPlots(t *testing.T) {
 
 func TestTTQScheduleErrors(t *testing.T) {
 	for _, s := range []string{"adam:10", "adam/x:10", "adam/1:0", "sgd/1:10", "exact/all/relax=2:5", "exact/all/foo=1:5",
-		"exact/all/cg=0:5", "exact/all/sweeps=x:5", "exact/all/extrap=1:5"} {
+		"exact/all/cg=0:5", "exact/all/sweeps=x:5", "exact/all/extrap=1:5", "exact/all/f32:5", "adam/1/f32=1:5"} {
 		code, _, stderr := runCLI("ttq", "--d-out", "8", "--d-in", "16", "--schedules", s, "--out", t.TempDir())
 		assert.NotEqual(t, 0, code, s)
 		assert.NotEmpty(t, stderr, s)
@@ -46,6 +46,7 @@ func TestTTQParseSchedules(t *testing.T) {
 		{"exact/all:40", ttqSchedule{Continuous: "exact", Groups: 0, Iters: 40}},
 		{"exact/all/v=1000/relax=1.7/extrap:30", ttqSchedule{Continuous: "exact", Iters: 30, ValueEvery: 1000, Relax: 1.7, Extrap: true}},
 		{"gd/64/sweeps=2/cg=3:10", ttqSchedule{Continuous: "gd", Groups: 64, Iters: 10, Sweeps: 2, CGIters: 3}},
+		{"adam/1/f32:2000", ttqSchedule{Continuous: "adam", Groups: 1, Iters: 2000, Float32: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
