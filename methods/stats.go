@@ -185,3 +185,9 @@ func SanitizeHdiag(h []float64) {
 		}
 	}
 }
+
+// subGeneral is the rows × cols block of the row-major a (stride given)
+// starting at (r0, c0), as a BLAS matrix.
+func subGeneral(a []float64, stride, r0, c0, rows, cols int) blas64.General {
+	return blas64.General{Rows: rows, Cols: cols, Stride: stride, Data: a[r0*stride+c0:]}
+}

@@ -1,0 +1,44 @@
+package methods
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkSparseGPTParts times SparseGPT's parts on a d × d layer with 2048
+// calibration rows: factor (U from H only), prune (the pruning without the
+// evaluation), eval (finish: proxy loss and output error from H), and
+// hprune (building H from the activations plus the pruning).
+func BenchmarkSparseGPTParts(b *testing.B) {
+	for _, d := range []int{1024, 2048} {
+		l := benchLayer(b, d, d, 2048, true)
+		m := &SparseGPT{Pattern: Pattern24, Config: DefaultSparseGPTConfig()}
+		b.Run(fmt.Sprintf("d%d/factor", d), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := sparseGPTFactor(l.Stats.H, m.Config); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("d%d/prune", d), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, _, err := m.prune(l); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("d%d/eval", d), func(b *testing.B) {
+			What, mask, err := m.prune(l)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res := &Result{Method: m.Name(), Pattern: m.Pattern, Mask: mask, What: What}
+				if _, err := finish(l, Normalize(l.W), res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
