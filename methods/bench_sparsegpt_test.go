@@ -2,8 +2,25 @@ package methods
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU seconds per operation since start, a figure
+// less sensitive than wall time to other processes sharing the cores.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
+}
 
 // BenchmarkSparseGPTParts times SparseGPT's parts on a d × d layer with 2048
 // calibration rows: factor (U from H only), prune (the pruning without the
@@ -14,6 +31,7 @@ func BenchmarkSparseGPTParts(b *testing.B) {
 		l := benchLayer(b, d, d, 2048, true)
 		m := &SparseGPT{Pattern: Pattern24, Config: DefaultSparseGPTConfig()}
 		b.Run(fmt.Sprintf("d%d/factor", d), func(b *testing.B) {
+			defer reportCPU(b, cpuTime())
 			for i := 0; i < b.N; i++ {
 				if _, err := sparseGPTFactor(l.Stats.H, m.Config); err != nil {
 					b.Fatal(err)
@@ -21,6 +39,7 @@ func BenchmarkSparseGPTParts(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("d%d/prune", d), func(b *testing.B) {
+			defer reportCPU(b, cpuTime())
 			for i := 0; i < b.N; i++ {
 				if _, _, err := m.prune(l); err != nil {
 					b.Fatal(err)
@@ -33,6 +52,7 @@ func BenchmarkSparseGPTParts(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			defer reportCPU(b, cpuTime())
 			for i := 0; i < b.N; i++ {
 				res := &Result{Method: m.Name(), Pattern: m.Pattern, Mask: mask, What: What}
 				if _, err := finish(l, Normalize(l.W), res); err != nil {

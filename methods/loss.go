@@ -213,31 +213,36 @@ func rawDense(m mat.Matrix) blas64.General {
 	return mat.DenseCopyOf(m).RawMatrix()
 }
 
-// quadPanel is the width of the column panels quadTrace splits its work in.
-const quadPanel = 128
+// quadTasks is the number of column panels quadTrace splits its work in.
+const quadTasks = 8
 
 // quadTrace returns tr(A·H·Aᵀ) and tr(B·H·Bᵀ) for the symmetric H (upper
 // triangle used) and A, B with as many columns as H.
 //
 // tr(M·H·Mᵀ) = ⟨H, MᵀM⟩ = Σ_j H_jj G_jj + 2·Σ_{j<k} H_jk G_jk with G = MᵀM,
 // so only G's upper triangle is needed: half the flops of forming M·H. G is
-// computed one column panel (columns j0..j1, rows 0..j1) at a time, one
-// matrix product per panel and matrix, and immediately reduced against H;
-// panels run in parallel, largest first, and their partial sums are added in
-// panel order, so the results do not depend on the number of cores.
+// computed in column panels of about equal area (columns j0..j1, rows
+// 0..j1; see symRankK), one matrix product per panel and matrix, each
+// reduced against H at once; panels run in parallel and their partial sums
+// are added in panel order, so the results do not depend on the number of
+// cores.
 func quadTrace(h blas64.Symmetric, a, b blas64.General) (ta, tb float64) {
-	n := h.N
-	np := (n + quadPanel - 1) / quadPanel
+	bounds := equalAreaPanels(h.N, quadTasks)
+	np := len(bounds) - 1
 	pa, pb := make([]float64, np), make([]float64, np)
-	parallelFor(np, 0, func(t int) {
-		p := np - 1 - t
-		j0, j1 := p*quadPanel, min((p+1)*quadPanel, n)
+	parallelFor(np, 0, func(p int) {
+		j0, j1 := bounds[p], bounds[p+1]
 		g := blas64.General{Rows: j1, Cols: j1 - j0, Stride: j1 - j0, Data: make([]float64, j1*(j1-j0))}
 		for k, m := range []blas64.General{a, b} {
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1,
-				blas64.General{Rows: m.Rows, Cols: j1, Stride: m.Stride, Data: m.Data},
-				blas64.General{Rows: m.Rows, Cols: j1 - j0, Stride: m.Stride, Data: m.Data[j0:]},
-				0, g)
+			// G[:j0, j0:j1] by a product, G[j0:j1, j0:j1]'s upper triangle by
+			// a syrk (its strict lower triangle is never read).
+			mp := subGeneral(m.Data, m.Stride, 0, j0, m.Rows, j1-j0)
+			if j0 > 0 {
+				blas64.Gemm(blas.Trans, blas.NoTrans, 1, subGeneral(m.Data, m.Stride, 0, 0, m.Rows, j0), mp, 0,
+					blas64.General{Rows: j0, Cols: j1 - j0, Stride: g.Stride, Data: g.Data})
+			}
+			blas64.Syrk(blas.Trans, 1, mp, 0,
+				blas64.Symmetric{Uplo: blas.Upper, N: j1 - j0, Stride: g.Stride, Data: g.Data[j0*g.Stride:]})
 			s := 0.0
 			for i := 0; i < j1; i++ {
 				hr := h.Data[i*h.Stride+j0 : i*h.Stride+j1]

@@ -34,20 +34,30 @@ type SparseGPT struct {
 	Config  SparseGPTConfig
 }
 
+// sparseGPTSub is the (minimum) width of the sub-blocks inside a block:
+// columns of a sub-block update each other one by one, later columns of
+// the block get the sub-block's updates in one matrix product. Rounded up to
+// a multiple of M.
+var sparseGPTSub = 16
+
+var sparseGPTChunk = 256
+
+var factorBlock = 128
+
+var invBlock = 256
+
 const (
 	// sparseGPTChunk is the number of rows SparseGPT processes as one task.
 	// Rows are independent in SparseGPT, so each chunk runs the whole column
 	// loop on its own; the chunking does not depend on the number of cores,
 	// so neither do the results.
-	sparseGPTChunk = 128
-	// sparseGPTSub is the (minimum) width of the sub-blocks inside a block:
-	// columns of a sub-block update each other one by one, later columns of
-	// the block get the sub-block's updates in one matrix product. Rounded
-	// up to a multiple of M.
-	sparseGPTSub = 16
+	sparseGPTChunkX = 128
 	// factorBlock is the block size of the Cholesky factorization and of the
 	// triangular inverse.
-	factorBlock = 128
+	factorBlockX = 128
+	// cholTasks is the number of tasks of each update of the leading
+	// matrix in the Cholesky factorization.
+	cholTasks = 8
 	// panelChunk is the number of rows of one task of a triangular solve on
 	// a panel.
 	panelChunk = 256
@@ -174,6 +184,12 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 	errs := make([]float64, nr*eb) // Err of the current block, nr × eb
 	score := make([]float64, p.M)
 	order := make([]int, p.M)
+	is24 := p == Pattern24
+	dd := make([]float64, cols) // U_kk², the mask score's denominators
+	for k := range dd {
+		d := u[k*cols+k]
+		dd[k] = d * d
+	}
 	for i1 := 0; i1 < cols; i1 += bs {
 		i2 := min(i1+bs, cols)
 		cnt := i2 - i1
@@ -189,22 +205,26 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 						// Prune the M−N entries of group i..i+M−1 with the
 						// smallest w²/U_kk²; ties prune the later column.
 						for k := 0; k < p.M; k++ {
-							d := u[(i+k)*cols+i+k]
-							score[k] = row[i+k] * row[i+k] / (d * d)
-							order[k] = k
+							score[k] = row[i+k] * row[i+k] / dd[i+k]
 						}
-						for a := 0; a < p.N; a++ {
-							best := a
-							for b := a + 1; b < p.M; b++ {
-								if score[order[b]] > score[order[best]] ||
-									(score[order[b]] == score[order[best]] && order[b] < order[best]) {
-									best = b
-								}
+						if is24 {
+							a, b := top2of4(score)
+							krow[i+a], krow[i+b] = true, true
+						} else {
+							for k := range order {
+								order[k] = k
 							}
-							order[a], order[best] = order[best], order[a]
-						}
-						for a := 0; a < p.N; a++ {
-							krow[i+order[a]] = true
+							for a := 0; a < p.N; a++ {
+								best := a
+								for b := a + 1; b < p.M; b++ {
+									if score[order[b]] > score[order[best]] ||
+										(score[order[b]] == score[order[best]] && order[b] < order[best]) {
+										best = b
+									}
+								}
+								order[a], order[best] = order[best], order[a]
+								krow[i+order[a]] = true
+							}
 						}
 					}
 					if krow[i] {
@@ -284,8 +304,8 @@ func sparseGPTFactor(H mat.Symmetric, cfg SparseGPTConfig) ([]float64, error) {
 // Blocked and right-looking, from the last block of factorBlock columns to
 // the first: factor the diagonal block A_kk = V_kk·V_kkᵀ, solve the panel
 // V[:k, k] = A[:k, k]·V_kk⁻ᵀ (row chunks in parallel), and update the
-// leading matrix A[:k, :k] −= V[:k, k]·V[:k, k]ᵀ (block columns in
-// parallel, largest first). Every task writes its own entries and the task
+// leading matrix A[:k, :k] −= V[:k, k]·V[:k, k]ᵀ (column panels in
+// parallel, see symRankK). Every task writes its own entries and the task
 // split does not depend on the number of cores, so neither does V.
 func ulCholesky(a []float64, n int) bool {
 	nblk := (n + factorBlock - 1) / factorBlock
@@ -304,16 +324,9 @@ func ulCholesky(a []float64, n int) bool {
 			r0, r1 := c*panelChunk, min((c+1)*panelChunk, k0)
 			blas64.Trsm(blas.Right, blas.Trans, 1, vkk, subGeneral(a, n, r0, k0, r1-r0, m))
 		})
-		parallelFor(kb, 0, func(t int) {
-			jb := kb - 1 - t // largest block column first
-			j0, j1 := jb*factorBlock, (jb+1)*factorBlock
-			if j0 > 0 {
-				blas64.Gemm(blas.NoTrans, blas.Trans, -1, subGeneral(a, n, 0, k0, j0, m),
-					subGeneral(a, n, j0, k0, j1-j0, m), 1, subGeneral(a, n, 0, j0, j0, j1-j0))
-			}
-			blas64.Syrk(blas.NoTrans, -1, subGeneral(a, n, j0, k0, j1-j0, m), 1,
-				blas64.Symmetric{Uplo: blas.Upper, N: j1 - j0, Stride: n, Data: a[j0*n+j0:]})
-		})
+		// A[:k0, :k0] −= P·Pᵀ, P = V[:k0, k0:k1].
+		symRankK(blas.NoTrans, -1, subGeneral(a, n, 0, k0, k0, m),
+			blas64.Symmetric{Uplo: blas.Upper, N: k0, Stride: n, Data: a}, cholTasks)
 	}
 	return true
 }
@@ -346,11 +359,11 @@ func ulCholeskySmall(a []float64, n, m int, tmp []float64) bool {
 // computed in parallel, the largest (last) first.
 func upperInverse(v []float64, n int) ([]float64, bool) {
 	u := make([]float64, n*n)
-	nblk := (n + factorBlock - 1) / factorBlock
+	nblk := (n + invBlock - 1) / invBlock
 	fail := make([]bool, nblk)
 	parallelFor(nblk, 0, func(t int) {
 		jb := nblk - 1 - t
-		j0, j1 := jb*factorBlock, min((jb+1)*factorBlock, n)
+		j0, j1 := jb*invBlock, min((jb+1)*invBlock, n)
 		m := j1 - j0
 		for i := j0; i < j1; i++ {
 			copy(u[i*n+i:i*n+j1], v[i*n+i:i*n+j1])
