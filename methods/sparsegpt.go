@@ -34,30 +34,25 @@ type SparseGPT struct {
 	Config  SparseGPTConfig
 }
 
-// sparseGPTSub is the (minimum) width of the sub-blocks inside a block:
-// columns of a sub-block update each other one by one, later columns of
-// the block get the sub-block's updates in one matrix product. Rounded up to
-// a multiple of M.
-var sparseGPTSub = 16
-
-var sparseGPTChunk = 256
-
-var factorBlock = 128
-
-var invBlock = 256
-
 const (
 	// sparseGPTChunk is the number of rows SparseGPT processes as one task.
 	// Rows are independent in SparseGPT, so each chunk runs the whole column
 	// loop on its own; the chunking does not depend on the number of cores,
 	// so neither do the results.
-	sparseGPTChunkX = 128
-	// factorBlock is the block size of the Cholesky factorization and of the
-	// triangular inverse.
-	factorBlockX = 128
+	sparseGPTChunk = 256
+	// sparseGPTSub is the (minimum) width of the sub-blocks inside a block:
+	// columns of a sub-block update each other one by one, later columns of
+	// the block get the sub-block's updates in one matrix product. Rounded
+	// up to a multiple of M.
+	sparseGPTSub = 16
+	// factorBlock is the block size of the Cholesky factorization.
+	factorBlock = 128
 	// cholTasks is the number of tasks of each update of the leading
 	// matrix in the Cholesky factorization.
 	cholTasks = 8
+	// invBlock is the width of the block columns of the triangular inverse,
+	// each one task.
+	invBlock = 256
 	// panelChunk is the number of rows of one task of a triangular solve on
 	// a panel.
 	panelChunk = 256
@@ -200,6 +195,10 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 				row := w[r*stride : r*stride+cols]
 				krow := keep[r*cols : (r+1)*cols]
 				erow := errs[r*eb : r*eb+cnt]
+				if is24 {
+					sparseGPT24(row, krow, erow, u, dd, cols, i1, s1, s2)
+					continue
+				}
 				for i := s1; i < s2; i++ {
 					if (i-i1)%p.M == 0 {
 						// Prune the M−N entries of group i..i+M−1 with the
@@ -207,24 +206,19 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 						for k := 0; k < p.M; k++ {
 							score[k] = row[i+k] * row[i+k] / dd[i+k]
 						}
-						if is24 {
-							a, b := top2of4(score)
-							krow[i+a], krow[i+b] = true, true
-						} else {
-							for k := range order {
-								order[k] = k
-							}
-							for a := 0; a < p.N; a++ {
-								best := a
-								for b := a + 1; b < p.M; b++ {
-									if score[order[b]] > score[order[best]] ||
-										(score[order[b]] == score[order[best]] && order[b] < order[best]) {
-										best = b
-									}
+						for k := range order {
+							order[k] = k
+						}
+						for a := 0; a < p.N; a++ {
+							best := a
+							for b := a + 1; b < p.M; b++ {
+								if score[order[b]] > score[order[best]] ||
+									(score[order[b]] == score[order[best]] && order[b] < order[best]) {
+									best = b
 								}
-								order[a], order[best] = order[best], order[a]
-								krow[i+order[a]] = true
 							}
+							order[a], order[best] = order[best], order[a]
+							krow[i+order[a]] = true
 						}
 					}
 					if krow[i] {
@@ -254,6 +248,50 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 				blas64.General{Rows: nr, Cols: cnt, Stride: eb, Data: errs},
 				blas64.General{Rows: cnt, Cols: cols - i2, Stride: cols, Data: u[i1*cols+i2:]},
 				1, blas64.General{Rows: nr, Cols: cols - i2, Stride: stride, Data: w[i2:]})
+		}
+	}
+}
+
+// prunedOf24 lists, for each kept pair {a, b} of a 2:4 group (indexed by the
+// bit set 1<<a | 1<<b), the two pruned positions in increasing order.
+var prunedOf24 = func() (t [16][2]int) {
+	for set := range t {
+		k := 0
+		for j := 0; j < 4; j++ {
+			if set&(1<<j) == 0 && k < 2 {
+				t[set][k] = j
+				k++
+			}
+		}
+	}
+	return t
+}()
+
+// sparseGPT24 is the inner loop of sparseGPTRows for the 2:4 pattern, on
+// one row and the sub-block s1..s2 of the block starting at i1: per group,
+// choose the two kept entries, then prune the other two in column order,
+// each updating the rest of the sub-block. dd holds U_kk².
+func sparseGPT24(row []float64, krow []bool, erow, u, dd []float64, cols, i1, s1, s2 int) {
+	var score [4]float64
+	for g := s1; g < s2; g += 4 {
+		x := row[g : g+4 : g+4]
+		d := dd[g : g+4 : g+4]
+		for k := range score {
+			score[k] = x[k] * x[k] / d[k]
+		}
+		a, b := top2of4(score[:])
+		krow[g+a], krow[g+b] = true, true
+		for _, k := range prunedOf24[1<<a|1<<b] {
+			i := g + k
+			seg := row[i:s2]
+			ur := u[i*cols+i : i*cols+s2]
+			ur = ur[:len(seg)]
+			e := seg[0] / ur[0]
+			for t := 1; t < len(seg); t++ {
+				seg[t] -= e * ur[t]
+			}
+			seg[0] = 0 // exactly zero, not a rounding residue
+			erow[i-i1] = e
 		}
 	}
 }
