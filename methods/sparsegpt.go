@@ -46,7 +46,7 @@ const (
 	// up to a multiple of M.
 	sparseGPTSub = 16
 	// factorBlock is the block size of the Cholesky factorization.
-	factorBlock = 128
+	factorBlock = 256
 	// cholTasks is the number of tasks of each update of the leading
 	// matrix in the Cholesky factorization.
 	cholTasks = 8
