@@ -108,8 +108,14 @@ func (s *SparseGPT) prune(l *Layer) (*mat.Dense, *Mask, error) {
 		return nil, nil, fmt.Errorf("sparsegpt dampening %g must be positive", cfg.Damp)
 	}
 	rows, cols := l.W.Dims()
-	W := mat.DenseCopyOf(l.W)
+	W := mat.NewDense(rows, cols, nil)
 	w := W.RawMatrix()
+	src := l.W.RawMatrix()
+	parallelFor((rows+copyChunk-1)/copyChunk, 0, func(c int) {
+		for i := c * copyChunk; i < min((c+1)*copyChunk, rows); i++ {
+			copy(w.Data[i*w.Stride:i*w.Stride+cols], src.Data[i*src.Stride:i*src.Stride+cols])
+		}
+	})
 	// Dead inputs (H_jj = 0) carry no signal: their weights are zeroed and
 	// sparseGPTFactor treats their H_jj as 1.
 	var dead []int
@@ -139,16 +145,23 @@ func (s *SparseGPT) prune(l *Layer) (*mat.Dense, *Mask, error) {
 	return W, mask, nil
 }
 
+// copyChunk is the number of rows of one task of a parallel copy.
+const copyChunk = 64
+
 // copySymUpper copies the upper triangle of H into dst (n × n, row-major,
-// stride n); the strict lower triangle of dst is left untouched.
+// stride n); the strict lower triangle of dst is left untouched. Large
+// copies are memory-bound (and fault in fresh pages), so they run in
+// parallel row chunks.
 func copySymUpper(dst []float64, H mat.Symmetric) {
 	n := H.SymmetricDim()
 	if s, ok := H.(*mat.SymDense); ok {
 		raw := s.RawSymmetric()
 		if raw.Uplo == blas.Upper {
-			for i := 0; i < n; i++ {
-				copy(dst[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
-			}
+			parallelFor((n+copyChunk-1)/copyChunk, 0, func(c int) {
+				for i := c * copyChunk; i < min((c+1)*copyChunk, n); i++ {
+					copy(dst[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
+				}
+			})
 			return
 		}
 	}
@@ -395,9 +408,11 @@ func ulCholeskySmall(a []float64, n, m int, tmp []float64) bool {
 // diagonal; false if V is singular.
 func upperInverse(v []float64, n int) ([]float64, bool) {
 	u := make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		copy(u[i*n+i:(i+1)*n], v[i*n+i:(i+1)*n])
-	}
+	parallelFor((n+copyChunk-1)/copyChunk, 0, func(c int) {
+		for i := c * copyChunk; i < min((c+1)*copyChunk, n); i++ {
+			copy(u[i*n+i:(i+1)*n], v[i*n+i:(i+1)*n])
+		}
+	})
 	return u, invUpper(u, n, n)
 }
 

@@ -171,8 +171,18 @@ func (a *Accumulator) Stats() (*Stats, error) {
 	}
 	SanitizeHdiag(s.Hdiag)
 	if a.gram != nil {
+		// H = (2/n)·gram, upper triangle, in parallel row chunks.
 		s.H = mat.NewSymDense(a.dIn, nil)
-		s.H.ScaleSym(2/n, a.gram)
+		h, g := s.H.RawSymmetric(), a.gram.RawSymmetric()
+		d, f := a.dIn, 2/n
+		parallelFor((d+copyChunk-1)/copyChunk, 0, func(c int) {
+			for i := c * copyChunk; i < min((c+1)*copyChunk, d); i++ {
+				hr, gr := h.Data[i*h.Stride+i:i*h.Stride+d], g.Data[i*g.Stride+i:i*g.Stride+d]
+				for j, v := range gr {
+					hr[j] = f * v
+				}
+			}
+		})
 	}
 	return s, nil
 }
