@@ -190,6 +190,7 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 	}
 	eb := min(bs, cols)
 	errs := make([]float64, nr*eb) // Err of the current block, nr × eb
+	ubuf := make([]float64, sub*sub)
 	score := make([]float64, p.M)
 	order := make([]int, p.M)
 	is24 := p == Pattern24
@@ -204,14 +205,21 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 		clear(errs)
 		for s1 := i1; s1 < i2; s1 += sub {
 			s2 := min(s1+sub, i2)
-			for r := 0; r < nr; r++ {
+			// U's diagonal block of the sub-block, contiguous: its rows are
+			// cols apart in U, which maps them all to the same few L1 sets.
+			sw := s2 - s1
+			ub := ubuf[:sw*sw]
+			clear(ub)
+			for a := 0; a < sw; a++ {
+				copy(ub[a*sw+a:(a+1)*sw], u[(s1+a)*cols+s1+a:(s1+a)*cols+s2])
+			}
+			if is24 {
+				sparseGPT24(w, stride, nr, keep, cols, errs, eb, i1, s1, s2, ub, dd[s1:s2])
+			}
+			for r := 0; r < nr && !is24; r++ {
 				row := w[r*stride : r*stride+cols]
 				krow := keep[r*cols : (r+1)*cols]
 				erow := errs[r*eb : r*eb+cnt]
-				if is24 {
-					sparseGPT24(row, krow, erow, u, dd, cols, i1, s1, s2)
-					continue
-				}
 				for i := s1; i < s2; i++ {
 					if (i-i1)%p.M == 0 {
 						// Prune the M−N entries of group i..i+M−1 with the
@@ -265,6 +273,14 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 	}
 }
 
+// b2i is 1 for true and 0 for false (compiled without a branch).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // prunedOf24 lists, for each kept pair {a, b} of a 2:4 group (indexed by the
 // bit set 1<<a | 1<<b), the two pruned positions in increasing order.
 var prunedOf24 = func() (t [16][2]int) {
@@ -281,30 +297,53 @@ var prunedOf24 = func() (t [16][2]int) {
 }()
 
 // sparseGPT24 is the inner loop of sparseGPTRows for the 2:4 pattern, on
-// one row and the sub-block s1..s2 of the block starting at i1: per group,
-// choose the two kept entries, then prune the other two in column order,
-// each updating the rest of the sub-block. dd holds U_kk².
-func sparseGPT24(row []float64, krow []bool, erow, u, dd []float64, cols, i1, s1, s2 int) {
-	var score [4]float64
-	for g := s1; g < s2; g += 4 {
-		x := row[g : g+4 : g+4]
+// the sub-block s1..s2 (w columns) of nr rows: w holds the rows (stride
+// given), keep their masks (stride cols), errs their errors in the current
+// block starting at column i1 (stride eb), ub is U's w × w diagonal block
+// (stride w) and dd holds U_kk² for the sub-block. Per row and group, it
+// keeps the two entries with the largest w²/U_kk², then prunes the other two
+// in column order, each updating the rest of the sub-block in that row.
+//
+// The loop runs over groups outside and rows inside: one row's work is a
+// chain of dependent divisions and updates, while consecutive rows are
+// independent, so the processor overlaps them.
+func sparseGPT24(w []float64, stride, nr int, keep []bool, cols int, errs []float64, eb, i1, s1, s2 int, ub, dd []float64) {
+	sw := s2 - s1
+	for g := 0; g+4 <= sw; g += 4 {
 		d := dd[g : g+4 : g+4]
-		for k := range score {
-			score[k] = x[k] * x[k] / d[k]
-		}
-		a, b := top2of4(score[:])
-		krow[g+a], krow[g+b] = true, true
-		for _, k := range prunedOf24[1<<a|1<<b] {
-			i := g + k
-			seg := row[i:s2]
-			ur := u[i*cols+i : i*cols+s2]
-			ur = ur[:len(seg)]
-			e := seg[0] / ur[0]
-			for t := 1; t < len(seg); t++ {
-				seg[t] -= e * ur[t]
+		for r := 0; r < nr; r++ {
+			row := w[r*stride+s1 : r*stride+s2]
+			x := row[g : g+4 : g+4]
+			c0, c1, c2, c3 := x[0]*x[0]/d[0], x[1]*x[1]/d[1], x[2]*x[2]/d[2], x[3]*x[3]/d[3]
+			// Keep the two largest scores, ties to the lower column (as
+			// top2of4), without branches: an entry is kept when fewer than
+			// two others come before it in that order.
+			b01, b02, b03 := b2i(c0 >= c1), b2i(c0 >= c2), b2i(c0 >= c3)
+			b12, b13, b23 := b2i(c1 >= c2), b2i(c1 >= c3), b2i(c2 >= c3)
+			k0 := 3-b01-b02-b03 < 2
+			k1 := b01+1-b12+1-b13 < 2
+			k2 := b02+b12+1-b23 < 2
+			k3 := b03+b13+b23 < 2
+			krow := keep[r*cols+s1+g : r*cols+s1+g+4 : r*cols+s1+g+4]
+			krow[0], krow[1], krow[2], krow[3] = k0, k1, k2, k3
+			set := b2i(k0) | b2i(k1)<<1 | b2i(k2)<<2 | b2i(k3)<<3
+			erow := errs[r*eb+s1-i1 : r*eb+s2-i1]
+			seg := row[g:]
+			for _, k := range prunedOf24[set] {
+				// Update the rest of the sub-block from the group's start:
+				// ub is zero left of its diagonal, so the entries before
+				// column g+k are unchanged, and a fixed length per group
+				// keeps the loop's branches predictable.
+				i := g + k
+				ur := ub[i*sw+g : (i+1)*sw]
+				ur = ur[:len(seg)]
+				e := row[i] / ub[i*sw+i]
+				for t := range seg {
+					seg[t] -= e * ur[t]
+				}
+				row[i] = 0 // exactly zero, not a rounding residue
+				erow[i] = e
 			}
-			seg[0] = 0 // exactly zero, not a rounding residue
-			erow[i-i1] = e
 		}
 	}
 }
