@@ -78,30 +78,37 @@ func naiveSparseGPT(t *testing.T, l *Layer, p Pattern, damp float64) (*mat.Dense
 // the plain algorithm on shapes that leave partial blocks, row chunks and
 // factorization blocks, with a dead input channel.
 func TestSparseGPTMatchesNaive(t *testing.T) {
-	for _, sh := range [][2]int{{37, 64}, {300, 392}, {130, 260}} {
-		l := randomLayer(t, sh[0], sh[1], 400, uint64(sh[0]))
+	cases := []struct {
+		rows, cols int
+		p          Pattern
+	}{
+		{37, 64, Pattern24}, {300, 392, Pattern24}, {130, 260, Pattern24},
+		{70, 200, Pattern{N: 4, M: 8}}, {50, 132, Pattern{N: 1, M: 4}},
+	}
+	for _, tc := range cases {
+		l := randomLayer(t, tc.rows, tc.cols, 400, uint64(tc.rows))
 		// A dead input: H's row and column j are zero.
-		H := mat.NewSymDense(sh[1], nil)
+		H := mat.NewSymDense(tc.cols, nil)
 		H.CopySym(l.Stats.H)
-		for k := 0; k < sh[1]; k++ {
+		for k := 0; k < tc.cols; k++ {
 			H.SetSym(5, k, 0)
 		}
 		l.Stats.H = H
-		m := &SparseGPT{Pattern: Pattern24, Config: DefaultSparseGPTConfig()}
+		m := &SparseGPT{Pattern: tc.p, Config: DefaultSparseGPTConfig()}
 		got, mask, err := m.prune(l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, keep := naiveSparseGPT(t, l, Pattern24, m.Config.Damp)
+		want, keep := naiveSparseGPT(t, l, tc.p, m.Config.Damp)
 		for k, v := range keep {
 			if mask.Keep[k] != v {
-				t.Fatalf("%v: mask differs at %d", sh, k)
+				t.Fatalf("%+v: mask differs at %d", tc, k)
 			}
 		}
 		var d mat.Dense
 		d.Sub(got, want)
 		if e := mat.Norm(&d, math.Inf(1)); e > 1e-10*mat.Norm(want, math.Inf(1)) {
-			t.Fatalf("%v: max |Δ| row sum %g vs %g", sh, e, mat.Norm(want, math.Inf(1)))
+			t.Fatalf("%+v: max |Δ| row sum %g vs %g", tc, e, mat.Norm(want, math.Inf(1)))
 		}
 	}
 }
@@ -171,5 +178,21 @@ func TestOutputErrorFromHessianMatchesX(t *testing.T) {
 		if math.Abs(got-want) > 1e-11*want {
 			t.Fatalf("%v: from H %.17g, from X %.17g", sh, got, want)
 		}
+	}
+}
+
+// TestSparseGPTNotPositiveDefinite checks that an H no dampening can rescue
+// (negative definite, so λ·mean(diag H) < 0 too) gives an error, not a panic
+// or a result.
+func TestSparseGPTNotPositiveDefinite(t *testing.T) {
+	l := randomLayer(t, 20, 300, 50, 3)
+	H := mat.NewSymDense(300, nil)
+	for j := 0; j < 300; j++ {
+		H.SetSym(j, j, -1)
+	}
+	l.Stats.H = H
+	m := &SparseGPT{Pattern: Pattern24, Config: DefaultSparseGPTConfig()}
+	if _, err := m.Prune(l); err == nil {
+		t.Fatal("want an error for an indefinite H")
 	}
 }
