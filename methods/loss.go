@@ -179,6 +179,9 @@ func OutputErrorFromHessian(H mat.Symmetric, W, What mat.Matrix) (float64, error
 		return 0, err
 	}
 	rows, c := W.Dims()
+	if rows == 0 || c == 0 {
+		return 0, fmt.Errorf("W is empty (%d×%d)", rows, c)
+	}
 	if H.SymmetricDim() != c {
 		return 0, fmt.Errorf("H is %d×%d, want d_in=%d", H.SymmetricDim(), H.SymmetricDim(), c)
 	}
