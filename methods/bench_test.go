@@ -83,13 +83,16 @@ func BenchmarkARMORIteration(b *testing.B) {
 }
 
 // BenchmarkSparseGPT times SparseGPT on a d × d layer with 2048 calibration
-// rows, H given (see BenchmarkHessian for building it).
+// rows, H given (see BenchmarkHessian for building it), evaluation included
+// (see BenchmarkSparseGPTParts for the parts). It also reports CPU seconds
+// per operation, less sensitive than wall time to other processes.
 func BenchmarkSparseGPT(b *testing.B) {
 	for _, d := range []int{1024, 2048} {
 		b.Run(fmt.Sprintf("d%d", d), func(b *testing.B) {
 			l := benchLayer(b, d, d, 2048, true)
 			m := &SparseGPT{Pattern: Pattern24, Config: DefaultSparseGPTConfig()}
 			b.ResetTimer()
+			defer reportCPU(b, cpuTime())
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Prune(l); err != nil {
 					b.Fatal(err)
@@ -109,6 +112,7 @@ func BenchmarkHessian(b *testing.B) {
 				X.RawMatrix().Data[k] = rng.NormFloat64()
 			}
 			b.ResetTimer()
+			defer reportCPU(b, cpuTime())
 			for i := 0; i < b.N; i++ {
 				if _, err := StatsFromActivations(X, true); err != nil {
 					b.Fatal(err)

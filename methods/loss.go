@@ -263,44 +263,106 @@ func OutputErrorFromHessian(H mat.Symmetric, W, What mat.Matrix) (float64, error
 	if err := sameDims("Ŵ", W, What); err != nil {
 		return 0, err
 	}
-	_, c := W.Dims()
+	rows, c := W.Dims()
+	if rows == 0 || c == 0 {
+		return 0, fmt.Errorf("W is empty (%d×%d)", rows, c)
+	}
 	if H.SymmetricDim() != c {
 		return 0, fmt.Errorf("H is %d×%d, want d_in=%d", H.SymmetricDim(), H.SymmetricDim(), c)
 	}
-	var D mat.Dense
-	D.Sub(W, What)
-	Hd := mat.DenseCopyOf(H)
-	return quadTrace(Hd, &D) / quadTrace(Hd, mat.DenseCopyOf(W)), nil
+	// H's upper triangle, row-major; the matrix's own storage when possible.
+	var h blas64.Symmetric
+	if s, ok := H.(*mat.SymDense); ok && s.RawSymmetric().Uplo == blas.Upper {
+		h = s.RawSymmetric()
+	} else {
+		h = blas64.Symmetric{Uplo: blas.Upper, N: c, Stride: c, Data: make([]float64, c*c)}
+		copySymUpper(h.Data, H)
+	}
+	w := rawDense(W)
+	what := rawDense(What)
+	// Δ = W − Ŵ, row by row in parallel.
+	d := blas64.General{Rows: rows, Cols: c, Stride: c, Data: make([]float64, rows*c)}
+	parallelFor(rows, 0, func(i int) {
+		dr := d.Data[i*c : (i+1)*c]
+		wr := w.Data[i*w.Stride : i*w.Stride+c]
+		for j, v := range what.Data[i*what.Stride : i*what.Stride+c] {
+			dr[j] = wr[j] - v
+		}
+	})
+	num, den := quadTrace(h, d, w)
+	return num / den, nil
 }
 
-// quadTrace returns tr(M·H·Mᵀ) = Σ_ij (M·H)_ij·M_ij, computed in fixed
-// chunks of 64 rows in parallel (one BLAS product each) and summed in chunk
-// order, so the result does not depend on the number of cores.
-func quadTrace(H, M *mat.Dense) float64 {
-	rows, cols := M.Dims()
-	const chunk = 64
-	n := (rows + chunk - 1) / chunk
-	partial := make([]float64, n)
-	m, h := M.RawMatrix(), H.RawMatrix()
-	parallelFor(n, 0, func(c int) {
-		r0, r1 := c*chunk, min((c+1)*chunk, rows)
-		out := blas64.General{Rows: r1 - r0, Cols: cols, Stride: cols, Data: make([]float64, (r1-r0)*cols)}
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
-			blas64.General{Rows: r1 - r0, Cols: cols, Stride: m.Stride, Data: m.Data[r0*m.Stride:]}, h, 0, out)
-		s := 0.0
-		for r := r0; r < r1; r++ {
-			mr := m.Data[r*m.Stride : r*m.Stride+cols]
-			for j, v := range out.Data[(r-r0)*cols : (r-r0+1)*cols] {
-				s += v * mr[j]
+// rawDense returns m's storage, copying m first unless it is a *mat.Dense.
+func rawDense(m mat.Matrix) blas64.General {
+	if d, ok := m.(*mat.Dense); ok {
+		return d.RawMatrix()
+	}
+	return mat.DenseCopyOf(m).RawMatrix()
+}
+
+// quadTasks is the number of column panels quadTrace splits its work in.
+const quadTasks = 8
+
+// quadTrace returns tr(A·H·Aᵀ) and tr(B·H·Bᵀ) for the symmetric H (upper
+// triangle used) and A, B with as many columns as H.
+//
+// tr(M·H·Mᵀ) = ⟨H, MᵀM⟩ = Σ_j H_jj G_jj + 2·Σ_{j<k} H_jk G_jk with G = MᵀM,
+// so only G's upper triangle is needed: half the flops of forming M·H. G is
+// computed in column panels of about equal area (columns j0..j1, rows
+// 0..j1; see symRankK), one matrix product per panel and matrix, each
+// reduced against H at once; panels run in parallel and their partial sums
+// are added in panel order, so the results do not depend on the number of
+// cores.
+func quadTrace(h blas64.Symmetric, a, b blas64.General) (ta, tb float64) {
+	bounds := equalAreaPanels(h.N, quadTasks)
+	np := len(bounds) - 1
+	pa, pb := make([]float64, np), make([]float64, np)
+	parallelFor(np, 0, func(p int) {
+		j0, j1 := bounds[p], bounds[p+1]
+		g := blas64.General{Rows: j1, Cols: j1 - j0, Stride: j1 - j0, Data: make([]float64, j1*(j1-j0))}
+		for k, m := range []blas64.General{a, b} {
+			// G[:j0, j0:j1] by a product, G[j0:j1, j0:j1]'s upper triangle by
+			// a syrk (its strict lower triangle is never read).
+			mp := subGeneral(m.Data, m.Stride, 0, j0, m.Rows, j1-j0)
+			if j0 > 0 {
+				blas64.Gemm(blas.Trans, blas.NoTrans, 1, subGeneral(m.Data, m.Stride, 0, 0, m.Rows, j0), mp, 0,
+					blas64.General{Rows: j0, Cols: j1 - j0, Stride: g.Stride, Data: g.Data})
+			}
+			blas64.Syrk(blas.Trans, 1, mp, 0,
+				blas64.Symmetric{Uplo: blas.Upper, N: j1 - j0, Stride: g.Stride, Data: g.Data[j0*g.Stride:]})
+			s := 0.0
+			for i := 0; i < j1; i++ {
+				hr := h.Data[i*h.Stride+j0 : i*h.Stride+j1]
+				gr := g.Data[i*g.Stride : i*g.Stride+j1-j0]
+				if i < j0 {
+					// Entirely above the diagonal: weight 2.
+					r := 0.0
+					for c, v := range hr {
+						r += v * gr[c]
+					}
+					s += 2 * r
+					continue
+				}
+				// Row i of the diagonal block: H_ii once, H_ik (k > i) twice.
+				r := 0.0
+				for c := i - j0 + 1; c < len(hr); c++ {
+					r += hr[c] * gr[c]
+				}
+				s += hr[i-j0]*gr[i-j0] + 2*r
+			}
+			if k == 0 {
+				pa[p] = s
+			} else {
+				pb[p] = s
 			}
 		}
-		partial[c] = s
 	})
-	t := 0.0
-	for _, p := range partial {
-		t += p
+	for p := range pa {
+		ta += pa[p]
+		tb += pb[p]
 	}
-	return t
+	return ta, tb
 }
 
 func sameDims(what string, W, What mat.Matrix) error {

@@ -99,10 +99,63 @@ func (a *Accumulator) addGeneral(g blas64.General) {
 		}
 	}
 	if a.gram != nil {
-		raw := a.gram.RawSymmetric()
-		blas64.Syrk(blas.Trans, 1, g, 1, raw)
+		gramAdd(a.gram.RawSymmetric(), g)
 	}
 	a.n += g.Rows
+}
+
+// gramTasks is the number of column panels the Gram matrix is split in.
+const gramTasks = 8
+
+// gramAdd adds XᵀX to the upper triangle of C, in parallel (symRankK).
+func gramAdd(c blas64.Symmetric, x blas64.General) {
+	symRankK(blas.Trans, 1, x, c, gramTasks)
+}
+
+// symRankK is a parallel BLAS syrk on C's upper triangle: C += α·X·Xᵀ
+// (t = NoTrans, X is n × k) or C += α·Xᵀ·X (t = Trans, X is k × n). The
+// triangle is cut into (at most) tasks column panels of about equal area
+// (columns j0..j1, rows 0..j1), computed in parallel: the part above the
+// diagonal block by one matrix product, the diagonal block by a syrk. Few,
+// large products keep OpenBLAS's packing overhead, (M+N)/(2MN) of the flops
+// of an M × N product, low. Each entry of C is written by one task only and
+// the panels depend on n alone, so C does not depend on the number of cores.
+func symRankK(t blas.Transpose, alpha float64, x blas64.General, c blas64.Symmetric, tasks int) {
+	bounds := equalAreaPanels(c.N, tasks)
+	// cols returns X's rows (NoTrans) or columns (Trans) j0..j1.
+	cols := func(j0, j1 int) blas64.General {
+		if t == blas.NoTrans {
+			return subGeneral(x.Data, x.Stride, j0, 0, j1-j0, x.Cols)
+		}
+		return subGeneral(x.Data, x.Stride, 0, j0, x.Rows, j1-j0)
+	}
+	t2 := blas.Trans
+	if t == blas.Trans {
+		t2 = blas.NoTrans
+	}
+	parallelFor(len(bounds)-1, 0, func(k int) {
+		j0, j1 := bounds[k], bounds[k+1]
+		xp := cols(j0, j1)
+		if j0 > 0 {
+			blas64.Gemm(t, t2, alpha, cols(0, j0), xp, 1, subGeneral(c.Data, c.Stride, 0, j0, j0, j1-j0))
+		}
+		blas64.Syrk(t, alpha, xp, 1,
+			blas64.Symmetric{Uplo: blas.Upper, N: j1 - j0, Stride: c.Stride, Data: c.Data[j0*c.Stride+j0:]})
+	})
+}
+
+// equalAreaPanels splits the columns 0..n of an upper triangle into at most
+// p panels of about equal area: boundaries n·√(k/p), rounded to multiples
+// of 16 (the last is n), without empty panels.
+func equalAreaPanels(n, p int) []int {
+	b := []int{0}
+	for k := 1; k < p; k++ {
+		j := int(math.Round(float64(n)*math.Sqrt(float64(k)/float64(p))/16)) * 16
+		if j > b[len(b)-1] && j < n {
+			b = append(b, j)
+		}
+	}
+	return append(b, n)
 }
 
 // Stats returns the statistics of everything added so far.
@@ -118,8 +171,18 @@ func (a *Accumulator) Stats() (*Stats, error) {
 	}
 	SanitizeHdiag(s.Hdiag)
 	if a.gram != nil {
+		// H = (2/n)·gram, upper triangle, in parallel row chunks.
 		s.H = mat.NewSymDense(a.dIn, nil)
-		s.H.ScaleSym(2/n, a.gram)
+		h, g := s.H.RawSymmetric(), a.gram.RawSymmetric()
+		d, f := a.dIn, 2/n
+		parallelFor((d+copyChunk-1)/copyChunk, 0, func(c int) {
+			for i := c * copyChunk; i < min((c+1)*copyChunk, d); i++ {
+				hr, gr := h.Data[i*h.Stride+i:i*h.Stride+d], g.Data[i*g.Stride+i:i*g.Stride+d]
+				for j, v := range gr {
+					hr[j] = f * v
+				}
+			}
+		})
 	}
 	return s, nil
 }
@@ -184,4 +247,10 @@ func SanitizeHdiag(h []float64) {
 			h[j] = mean
 		}
 	}
+}
+
+// subGeneral is the rows × cols block of the row-major a (stride given)
+// starting at (r0, c0), as a BLAS matrix.
+func subGeneral(a []float64, stride, r0, c0, rows, cols int) blas64.General {
+	return blas64.General{Rows: rows, Cols: cols, Stride: stride, Data: a[r0*stride+c0:]}
 }
