@@ -273,14 +273,6 @@ func sparseGPTRows(w []float64, stride, nr, cols int, keep []bool, u []float64, 
 	}
 }
 
-// b2i is 1 for true and 0 for false (compiled without a branch).
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // prunedOf24 lists, for each kept pair {a, b} of a 2:4 group (indexed by the
 // bit set 1<<a | 1<<b), the two pruned positions in increasing order.
 var prunedOf24 = func() (t [16][2]int) {
