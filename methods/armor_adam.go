@@ -30,9 +30,9 @@ func newAdamState[T float](ts *tileSet[T]) *adamState[T] {
 // adamUpdate applies one PyTorch-style Adam update (no weight decay) to x
 // with gradient g and moments m, v; bc1 and bc2 are the bias corrections
 // 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is given) get
-// zero gradient: their moments decay and they keep moving, as in PyTorch, but
-// they are not part of the core; with keep given, the masked result x⊙keep is
-// also written to s. The arithmetic is in the storage type, as PyTorch's
+// zero gradient: their moments decay as in PyTorch (their values, which
+// nothing reads, are left alone); with keep given, the masked result x⊙keep
+// is also written to s. The arithmetic is in the storage type, as PyTorch's
 // Adam is in its parameters' dtype.
 func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc1, bc2 float64) {
 	lr1, rb2, eps := T(cfg.LR/bc1), T(1/bc2), T(cfg.Eps)
@@ -42,21 +42,22 @@ func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc
 		keep, s = keep[:len(x)], s[:len(x)]
 	}
 	for k := range x {
-		gk := g[k]
 		if keep != nil && !keep[k] {
-			gk = 0
+			// Zero gradient: the moments decay (m·β1 + (1−β1)·0 is m·β1
+			// exactly). The value itself would move too, as in PyTorch, but
+			// a pruned value is never read — a group's update writes every
+			// value it keeps — so that step is skipped.
+			m[k], v[k], s[k] = b1*m[k], b2*v[k], 0
+			continue
 		}
+		gk := g[k]
 		mk := b1*m[k] + c1*gk
 		vk := b2*v[k] + c2*gk*gk
 		m[k], v[k] = mk, vk
 		xk := x[k] - lr1*mk/(T(math.Sqrt(float64(vk*rb2)))+eps)
 		x[k] = xk
 		if keep != nil {
-			if keep[k] {
-				s[k] = xk
-			} else {
-				s[k] = 0
-			}
+			s[k] = xk
 		}
 	}
 }
@@ -70,15 +71,20 @@ func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig) {
 	ad.t++
 	bc1 := 1 - math.Pow(cfg.Beta1, float64(ad.t))
 	bc2 := 1 - math.Pow(cfg.Beta2, float64(ad.t))
-	for k := range ts.A {
-		adamUpdate(ts.A[k], ad.gA[k], ad.mA[k], ad.vA[k], nil, nil, cfg, bc1, bc2)
-	}
-	for k := range ts.B {
-		adamUpdate(ts.B[k], ad.gB[k], ad.mB[k], ad.vB[k], nil, nil, cfg, bc1, bc2)
-	}
-	parallelFor(ts.dOut, ts.threads, func(i int) {
-		lo, hi := i*ts.dIn, (i+1)*ts.dIn
-		adamUpdate(ts.V[lo:hi], ts.GS[lo:hi], ad.mV[lo:hi], ad.vV[lo:hi], ts.keep[lo:hi], ts.S[lo:hi], cfg, bc1, bc2)
+	// One parallel loop over A's blocks, B's blocks and V's rows.
+	nA, nB := len(ts.A), len(ts.B)
+	parallelFor(nA+nB+ts.dOut, ts.threads, func(k int) {
+		switch {
+		case k < nA:
+			adamUpdate(ts.A[k], ad.gA[k], ad.mA[k], ad.vA[k], nil, nil, cfg, bc1, bc2)
+		case k < nA+nB:
+			k -= nA
+			adamUpdate(ts.B[k], ad.gB[k], ad.mB[k], ad.vB[k], nil, nil, cfg, bc1, bc2)
+		default:
+			i := k - nA - nB
+			lo, hi := i*ts.dIn, (i+1)*ts.dIn
+			adamUpdate(ts.V[lo:hi], ts.GS[lo:hi], ad.mV[lo:hi], ad.vV[lo:hi], ts.keep[lo:hi], ts.S[lo:hi], cfg, bc1, bc2)
+		}
 	})
 	// S = V⊙M is current (written by the update): recompute S·B and E.
 	ts.forward()
