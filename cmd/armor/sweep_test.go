@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"github.com/prunebench/armor/internal/blasimpl"
 	"os"
@@ -93,9 +94,30 @@ func TestSweepTablesAndRerun(t *testing.T) {
 	assert.Contains(t, errs, "0 cells in this run")
 	assertSameCells(t, first, readCells(t, filepath.Join(exp, "cells.jsonl")))
 	// tables re-renders from cells alone.
+	want, err := os.ReadFile(filepath.Join(exp, "tables.md"))
+	require.NoError(t, err)
 	require.NoError(t, os.Remove(filepath.Join(exp, "tables.md")))
 	armor(t, "tables", "--config", cfg)
 	assert.FileExists(t, filepath.Join(exp, "tables.md"))
+	// Cells of an older code version (what a results directory holds after
+	// methods.Version changes and the sweep is rerun) are left out of the
+	// tables, not mixed in: the tables are unchanged.
+	f, err := os.OpenFile(filepath.Join(exp, "cells.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	for _, c := range first {
+		old := *c
+		old.Key, old.Version, old.ProxyLoss = "old"+c.Key, "prunebench/0+methods/1", old.ProxyLoss*2
+		line, err := json.Marshal(&old)
+		require.NoError(t, err)
+		_, err = f.Write(append(line, '\n'))
+		require.NoError(t, err)
+	}
+	require.NoError(t, f.Close())
+	_, errs = armor(t, "tables", "--config", cfg)
+	assert.Contains(t, errs, fmt.Sprintf("ignoring %d cell(s) computed by an older code version", len(first)))
+	got, err := os.ReadFile(filepath.Join(exp, "tables.md"))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got))
 }
 
 func TestWorkerCountDoesNotMatter(t *testing.T) {

@@ -55,6 +55,13 @@ func renderOutputs(c *config.Config, dir string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%s has no cells: run armor sweep --config %s first", path, c.File)
 	}
 	cs = onlyExperiment(cs, c.Experiment)
+	cs, stale := currentVersion(cs)
+	if stale > 0 {
+		fmt.Fprintf(stderr, "%s: ignoring %d cell(s) computed by an older code version (not %s); rerun armor sweep to recompute them\n", path, stale, sweep.Version)
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("%s has no cells of the current code version %s: run armor sweep --config %s", path, sweep.Version, c.File)
+	}
 	ref := sweep.Reference(c)
 	ts := report.Build(cs, report.Options{Tables: c.Outputs.Tables, ARMOR: ref})
 	header := resultsHeader(c, cs)
@@ -69,6 +76,20 @@ func renderOutputs(c *config.Config, dir string, stdout, stderr io.Writer) error
 	written = append(written, ps...)
 	fmt.Fprintf(stderr, "wrote %d files to %s\n", len(written), dir)
 	return nil
+}
+
+// currentVersion keeps the cells made by this code version (sweep.Version):
+// after a change of the numerics a results directory holds both the stale
+// cells and their recomputed twins, and tables must not mix them. It returns
+// how many it dropped.
+func currentVersion(cs []*cells.Cell) ([]*cells.Cell, int) {
+	var out []*cells.Cell
+	for _, c := range cs {
+		if c.Version == sweep.Version {
+			out = append(out, c)
+		}
+	}
+	return out, len(cs) - len(out)
 }
 
 func onlyExperiment(cs []*cells.Cell, exp string) []*cells.Cell {

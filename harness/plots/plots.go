@@ -158,6 +158,7 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	minB, maxB := math.Inf(1), math.Inf(-1)
+	lines := 0
 	for i, it := range keys(its) {
 		var pts plotter.XYs
 		for k, v := range sum {
@@ -178,6 +179,12 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 		s.Shape = plotutil.Shape(i)
 		p.Add(l, s)
 		p.Legend.Add(fmt.Sprintf("%d it", it), l, s)
+		lines++
+	}
+	if lines == 0 {
+		// No budget has a mean over every layer: nothing to draw (and a log
+		// axis without data cannot be drawn).
+		return nil, nil
 	}
 	if len(nowag) == nl && nl > 0 && !math.IsInf(minB, 1) {
 		y := mean(nowag)

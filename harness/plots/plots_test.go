@@ -45,4 +45,17 @@ func TestWrite(t *testing.T) {
 	assert.Empty(t, paths)
 	_, err = Write(dir, cs, []string{"nope"}, []string{"png"}, ref)
 	assert.Error(t, err)
+	// ARMOR cells but no budget covering every layer (layer b has only b=8,
+	// 10 iterations): the block-size plot has no line and is skipped — it
+	// used to panic on its empty log axis.
+	var partial []*cells.Cell
+	for _, c := range cs {
+		if c.Method == "nowag" || c.Layer == "a" || (c.Params.BlockSize == 8 && c.Params.Iters == 0) {
+			partial = append(partial, c)
+		}
+	}
+	partial = append(partial, &cells.Cell{Kind: "layer", Layer: "c", Method: "nowag", ProxyLoss: 0.5})
+	paths, err = Write(dir, partial, []string{"loss_vs_block"}, []string{"png"}, ref)
+	require.NoError(t, err)
+	assert.Empty(t, paths)
 }
