@@ -57,7 +57,7 @@ func renderOutputs(c *config.Config, dir string, stdout, stderr io.Writer) error
 	cs = onlyExperiment(cs, c.Experiment)
 	cs, stale := currentVersion(cs)
 	if stale > 0 {
-		fmt.Fprintf(stderr, "%s: ignoring %d cell(s) computed by an older code version (not %s); rerun armor sweep to recompute them\n", path, stale, sweep.Version)
+		fmt.Fprintf(stderr, "%s: ignoring %d cell(s) computed by an older code version (not %s); armor sweep recomputes those the config still asks for\n", path, stale, sweep.Version)
 	}
 	if len(cs) == 0 {
 		return fmt.Errorf("%s has no cells of the current code version %s: run armor sweep --config %s", path, sweep.Version, c.File)
