@@ -278,7 +278,7 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 					}
 					sub[q*N+q] += sweepRidge
 				}
-				if !choleskySolve(sub, rhs, x, N) {
+				if !solveSPD(sub, rhs, x, N) {
 					continue
 				}
 				cost := 0.0
@@ -432,43 +432,4 @@ func groupQuad(f, gram []float64, aa float64, s []float64, idx []int) float64 {
 		v += 2*f[q]*s[q] + aa*s[q]*gs
 	}
 	return v
-}
-
-// choleskySolve solves the n×n symmetric positive definite system A·x = b
-// (n ≤ 8) by Cholesky factorization, without allocating; it reports false
-// when A is not positive definite.
-func choleskySolve(A, b, x []float64, n int) bool {
-	var lbuf [64]float64
-	L := lbuf[:n*n]
-	for i := 0; i < n; i++ {
-		for j := 0; j <= i; j++ {
-			s := A[i*n+j]
-			for k := 0; k < j; k++ {
-				s -= L[i*n+k] * L[j*n+k]
-			}
-			if i == j {
-				if !(s > 0) {
-					return false
-				}
-				L[i*n+i] = math.Sqrt(s)
-			} else {
-				L[i*n+j] = s / L[j*n+j]
-			}
-		}
-	}
-	for i := 0; i < n; i++ {
-		s := b[i]
-		for k := 0; k < i; k++ {
-			s -= L[i*n+k] * x[k]
-		}
-		x[i] = s / L[i*n+i]
-	}
-	for i := n - 1; i >= 0; i-- {
-		s := x[i]
-		for k := i + 1; k < n; k++ {
-			s -= L[k*n+i] * x[k]
-		}
-		x[i] = s / L[i*n+i]
-	}
-	return true
 }
