@@ -137,28 +137,27 @@ func (s *snapshot[T]) save(ts *tileSet[T], loss float64) {
 		s.A, s.B = newBlocks[T](ts.la), newBlocks[T](ts.lb)
 		s.V, s.keep = make([]T, len(ts.V)), make([]bool, len(ts.keep))
 	}
-	for k := range ts.A {
-		copy(s.A[k], ts.A[k])
-	}
-	for k := range ts.B {
-		copy(s.B[k], ts.B[k])
-	}
-	copy(s.V, ts.V)
-	copy(s.keep, ts.keep)
+	copyFactors(s.A, s.B, s.V, s.keep, ts.A, ts.B, ts.V, ts.keep)
 	s.loss = loss
 }
 
 // restore puts the saved state back into ts and recomputes the rest.
 func (s *snapshot[T]) restore(ts *tileSet[T]) {
-	for k := range ts.A {
-		copy(ts.A[k], s.A[k])
-	}
-	for k := range ts.B {
-		copy(ts.B[k], s.B[k])
-	}
-	copy(ts.V, s.V)
-	copy(ts.keep, s.keep)
+	copyFactors(ts.A, ts.B, ts.V, ts.keep, s.A, s.B, s.V, s.keep)
 	ts.refresh()
+}
+
+// copyFactors copies the blocks of A and B, the values and the mask from the
+// src arguments to the dst ones (same shapes).
+func copyFactors[T float](dA, dB [][]T, dV []T, dKeep []bool, sA, sB [][]T, sV []T, sKeep []bool) {
+	for k := range dA {
+		copy(dA[k], sA[k])
+	}
+	for k := range dB {
+		copy(dB[k], sB[k])
+	}
+	copy(dV, sV)
+	copy(dKeep, sKeep)
 }
 
 // selectGroups picks the groups of every tile by cfg's rule: one (the

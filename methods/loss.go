@@ -45,18 +45,24 @@ func Normalize(W mat.Matrix) *Normalization {
 // row norm R = ‖w/C‖₂ + 1e-5.
 func normalizeRow(w, C, out []float64) float64 {
 	out = out[:len(w)]
-	C = C[:len(w)]
+	r := rowOverC(w, C, out)
+	for j := range out {
+		out[j] /= r
+	}
+	return r
+}
+
+// rowOverC writes w_j/C_j into out and returns NoWag's row norm
+// R = ‖w/C‖₂ + 1e-5 (the first half of normalizeRow).
+func rowOverC(w, C, out []float64) float64 {
+	out, C = out[:len(w)], C[:len(w)]
 	s := 0.0
 	for j, v := range w {
 		x := v / C[j]
 		out[j] = x
 		s += x * x
 	}
-	r := math.Sqrt(s) + normEps
-	for j := range out {
-		out[j] /= r
-	}
-	return r
+	return math.Sqrt(s) + normEps
 }
 
 // colChunk is the widest column strip columnNorms gives one task. The

@@ -330,13 +330,7 @@ func (k *maskKernel) row(w []float64, keep []bool, what []float64, sc *maskScrat
 	keep, what = keep[:n], what[:n]
 
 	// W̄'s row as Normalize makes it: (w_j/C_j)/r, r = ‖w/C‖₂ + 1e-5.
-	s := 0.0
-	for j, v := range w {
-		x := v / C[j]
-		wbar[j] = x
-		s += x * x
-	}
-	r := math.Sqrt(s) + normEps
+	r := rowOverC(w, C, wbar)
 
 	// Finish W̄, add up the denominator as ProxyDenominator does (h_j·d·d
 	// with d = −W̄_ij) and score, in one loop.
