@@ -96,4 +96,8 @@ func TestPruneEvalConvertCommands(t *testing.T) {
 	if code := run([]string{"eval", "--model", filepath.Join(out, "nothing"), "--text", text}, &o, &e); code == 0 || !strings.Contains(e.String(), "nothing") {
 		t.Errorf("eval of a missing model: exit %d, %q", code, e.String())
 	}
+	e.Reset()
+	if code := run([]string{"prune", "--method", "armor", "--precision", "float16", "--no-eval"}, &o, &e); code == 0 || !strings.Contains(e.String(), "precision") {
+		t.Errorf("prune with a bad precision: exit %d, %q", code, e.String())
+	}
 }

@@ -29,6 +29,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	blockSize := fs.Int("block-size", def.ARMOR.BlockSize, "armor: diagonal block size of A and B (a multiple of M)")
 	iters := fs.Int("iters", def.ARMOR.Iters, "armor: iterations per layer")
 	seed := fs.Uint64("seed", 0, "armor: random seed of the group selection")
+	precision := fs.String("precision", string(methods.Float64), "armor: storage type of the working set, float64 or float32 (half the memory, faster)")
 	dataRoot := fs.String("data-root", "", "data root holding text/ (default $"+datasets.DataRootEnv+")")
 	calText := fs.String("calibration", "", "calibration text; its first half of lines is used, as for TinyStories (default: TinyStories under the data root)")
 	calWindows := fs.Int("cal-windows", datasets.DefaultCalibrationWindows, "calibration windows")
@@ -70,6 +71,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	cfg := def
 	cfg.Pattern = p
 	cfg.ARMOR.BlockSize, cfg.ARMOR.Iters, cfg.ARMOR.Seed = *blockSize, *iters, *seed
+	cfg.ARMOR.Precision = methods.Precision(*precision)
 	if *method == "armor" {
 		if err := cfg.ARMOR.Validate(p); err != nil {
 			return fmt.Errorf("flags: %w", err)
