@@ -14,15 +14,14 @@ import (
 //
 // with A (d_out × d_out) and B (d_in × d_in) block-diagonal and V⊙M the N:M
 // sparse core, together with the quantities its updates share: the residual
-// E = A·S·B − W̄ and the product S·B, both kept exact after every update.
+// E = A·S·B − W̄ and the product S·B, both kept exact after every update
+// (E lazily: see tileSet.eStale).
 //
-// Because A and B are block-diagonal, everything splits into tiles: tile
-// (i, j) of Ŵn is A_i·S_ij·B_j. Kernels run tile by tile with BLAS, in
-// parallel over row or column blocks; each goroutine owns whole blocks and
-// sums in a fixed order, so results are bitwise identical whatever the number
-// of threads. Everything is float64: the proxy loss is a ratio of sums over
-// d_out·d_in terms whose differences between iterations are tiny, and
-// float32 residuals would hide them.
+// It is the float64 view of a tileSet (armor_kernels.go), whose kernels do
+// the work; the matrices here share the tile set's arrays. float64 is what
+// the theory variants need: their loss differences between iterations are
+// tiny, and their monotonicity is checked at rounding level. The Adam
+// variant can run on a float32 tile set instead (ARMORConfig.Precision).
 type ARMORState struct {
 	Pattern Pattern
 	// A and B are the block-diagonal wrappers (normalized space).
