@@ -304,10 +304,17 @@ func newTileSet[T float](norm *Normalization, hdiag []float64, mask *Mask, p Pat
 	ts.la, ts.lb = newBlockLayout(dOut, blockSize), newBlockLayout(dIn, blockSize)
 	ts.A, ts.B = identityBlocks[T](ts.la), identityBlocks[T](ts.lb)
 	n := dOut * dIn
-	ts.wbar = make([]T, n)
-	for i := 0; i < dOut; i++ {
-		for j, v := range norm.Wbar.RawRowView(i) {
-			ts.wbar[i*dIn+j] = T(v)
+	if raw := norm.Wbar.RawMatrix(); raw.Stride == dIn {
+		if w, ok := any(raw.Data).([]T); ok {
+			ts.wbar = w[:n] // float64: share W̄, which nothing writes
+		}
+	}
+	if ts.wbar == nil {
+		ts.wbar = make([]T, n)
+		for i := 0; i < dOut; i++ {
+			for j, v := range norm.Wbar.RawRowView(i) {
+				ts.wbar[i*dIn+j] = T(v)
+			}
 		}
 	}
 	ts.V = append([]T(nil), ts.wbar...)

@@ -2,7 +2,6 @@ package methods
 
 import (
 	"fmt"
-	"math"
 
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -73,31 +72,24 @@ func NewARMORState(norm *Normalization, hdiag []float64, p Pattern, blockSize, t
 	if err != nil {
 		return nil, err
 	}
-	st := &ARMORState{
+	// The float64 tile set holds every array; the state views them.
+	ts := newTileSet[float64](norm, hdiag, mask, p, blockSize, threads)
+	wrap := func(d []float64) *mat.Dense { return mat.NewDense(dOut, dIn, d) }
+	return &ARMORState{
 		Pattern: p,
-		A:       NewBlockDiagIdentity(dOut, blockSize),
-		B:       NewBlockDiagIdentity(dIn, blockSize),
-		V:       mat.DenseCopyOf(norm.Wbar),
-		Mask:    mask,
+		A:       &BlockDiag{Sizes: ts.la.sizes, Starts: ts.la.starts, Blocks: ts.A},
+		B:       &BlockDiag{Sizes: ts.lb.sizes, Starts: ts.lb.starts, Blocks: ts.B},
+		V:       wrap(ts.V),
+		Mask:    &Mask{Rows: dOut, Cols: dIn, Keep: ts.keep},
 		dOut:    dOut, dIn: dIn,
-		wbar:    norm.Wbar,
+		wbar:    wrap(ts.wbar),
 		h:       hdiag,
-		sqrtH:   make([]float64, dIn),
-		denom:   norm.ProxyDenominator(hdiag),
+		sqrtH:   ts.sqrtH,
+		denom:   ts.denom,
 		threads: threads,
-		S:       mat.NewDense(dOut, dIn, nil),
-		SB:      mat.NewDense(dOut, dIn, nil),
-		E:       mat.NewDense(dOut, dIn, nil),
-	}
-	for j, v := range hdiag {
-		st.sqrtH[j] = math.Sqrt(v)
-	}
-	if st.wbar.RawMatrix().Stride != dIn {
-		st.wbar = mat.DenseCopyOf(st.wbar)
-	}
-	st.bind()
-	st.Refresh()
-	return st, nil
+		S:       wrap(ts.S), SB: wrap(ts.SB), E: wrap(ts.E),
+		ts: ts,
+	}, nil
 }
 
 // checkARMORStart validates ARMOR's inputs and returns the starting mask,
