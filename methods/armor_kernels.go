@@ -147,8 +147,14 @@ func (ts *tileSet[T]) forward() {
 func (ts *tileSet[T]) residual() {
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
-		copy(ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn])
-		gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), -1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
+		// E = −W̄ first, then E += A_i·SB with β = 1: the same arithmetic as
+		// copying W̄ and calling gemm with β = −1, without BLAS's separate
+		// pass that scales E by β.
+		e, w := ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn]
+		for k, v := range w {
+			e[k] = -v
+		}
+		gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), 1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
 	})
 	ts.eStale = false
 }
