@@ -27,38 +27,63 @@ func newAdamState[T float](ts *tileSet[T]) *adamState[T] {
 	}
 }
 
+// adamConsts are the scalars of one Adam update in the storage type: the
+// step size lr/(1−β1^t), 1/(1−β2^t), eps, β1, β2, 1−β1 and 1−β2 (this field
+// order is the assembly kernel's too).
+type adamConsts[T float] struct{ lr1, rb2, eps, b1, b2, c1, c2 T }
+
 // adamUpdate applies one PyTorch-style Adam update (no weight decay) to x
 // with gradient g and moments m, v; bc1 and bc2 are the bias corrections
 // 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is given) get
 // zero gradient: their moments decay as in PyTorch (their values, which
 // nothing reads, are left alone); with keep given, the masked result x⊙keep
 // is also written to s. The arithmetic is in the storage type, as PyTorch's
-// Adam is in its parameters' dtype.
+// Adam is in its parameters' dtype; the masked float32 update runs eight
+// entries at a time in assembly where the processor allows (adamKeepFast),
+// with bitwise the same results.
 func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc1, bc2 float64) {
-	lr1, rb2, eps := T(cfg.LR/bc1), T(1/bc2), T(cfg.Eps)
-	b1, b2, c1, c2 := T(cfg.Beta1), T(cfg.Beta2), T(1-cfg.Beta1), T(1-cfg.Beta2)
-	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
-	if keep != nil {
-		keep, s = keep[:len(x)], s[:len(x)]
+	c := adamConsts[T]{
+		lr1: T(cfg.LR / bc1), rb2: T(1 / bc2), eps: T(cfg.Eps),
+		b1: T(cfg.Beta1), b2: T(cfg.Beta2), c1: T(1 - cfg.Beta1), c2: T(1 - cfg.Beta2),
 	}
+	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
+	if keep == nil {
+		for k := range x {
+			gk := g[k]
+			mk := T(c.b1*m[k]) + T(c.c1*gk)
+			vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
+			m[k], v[k] = mk, vk
+			x[k] -= T(c.lr1*mk) / (T(math.Sqrt(float64(T(vk*c.rb2)))) + c.eps)
+		}
+		return
+	}
+	keep, s = keep[:len(x)], s[:len(x)]
+	if !adamKeepFast(x, g, m, v, keep, s, &c) {
+		adamKeepGo(x, g, m, v, keep, s, &c)
+	}
+}
+
+// adamKeepGo is adamUpdate's masked loop, without branches: a 2:4 mask is
+// as unpredictable as a coin, and mispredicted branches cost more than the
+// arithmetic. With kf = 0 (pruned) the gradient is zero, so the moments
+// decay exactly (β1·m + (1−β1)·0 is β1·m); the value would move too, as in
+// PyTorch, but a pruned value is never read — a group's update writes every
+// value it keeps — so its step is multiplied by 0 (the step is finite: eps >
+// 0) and s gets +0. With kf = 1 every product by kf is exact, so kept
+// entries get exactly the usual update. The conversions T(…) round every
+// product, so no compiler fuses a multiply-add and the assembly kernel,
+// which performs the same operations lane by lane, agrees bitwise.
+func adamKeepGo[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) {
+	g, m, v, keep, s = g[:len(x)], m[:len(x)], v[:len(x)], keep[:len(x)], s[:len(x)]
 	for k := range x {
-		if keep != nil && !keep[k] {
-			// Zero gradient: the moments decay (m·β1 + (1−β1)·0 is m·β1
-			// exactly). The value itself would move too, as in PyTorch, but
-			// a pruned value is never read — a group's update writes every
-			// value it keeps — so that step is skipped.
-			m[k], v[k], s[k] = b1*m[k], b2*v[k], 0
-			continue
-		}
-		gk := g[k]
-		mk := b1*m[k] + c1*gk
-		vk := b2*v[k] + c2*gk*gk
+		kf := T(b2i(keep[k]))
+		gk := g[k] * kf
+		mk := T(c.b1*m[k]) + T(c.c1*gk)
+		vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
 		m[k], v[k] = mk, vk
-		xk := x[k] - lr1*mk/(T(math.Sqrt(float64(vk*rb2)))+eps)
+		xk := x[k] - T(kf*(T(c.lr1*mk)/(T(math.Sqrt(float64(T(vk*c.rb2))))+c.eps)))
 		x[k] = xk
-		if keep != nil {
-			s[k] = xk
-		}
+		s[k] = T(xk*kf) + 0 // + 0 turns a pruned −0 into +0
 	}
 }
 

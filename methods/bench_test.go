@@ -71,6 +71,7 @@ func BenchmarkARMORIteration(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
+				defer reportCPU(b, cpuTime())
 				for i := 0; i < b.N; i++ {
 					if _, err := iterate(); err != nil {
 						b.Fatal(err)
