@@ -10,20 +10,32 @@ var haveAdamAVX2 = cpu.X86.HasAVX2
 //go:noescape
 func adamKeep32AVX2(x, g, m, v []float32, keep []bool, s []float32, c *adamConsts[float32])
 
-// adamKeepFast runs the masked Adam update of float32 values with AVX2
-// when the processor has it (eight entries at a time, the remainder and
-// float64 in Go); it reports false, doing nothing, when it cannot.
+//go:noescape
+func adamKeep64AVX2(x, g, m, v []float64, keep []bool, s []float64, c *adamConsts[float64])
+
+// adamKeepFast runs the masked Adam update with AVX2 when the processor has
+// it (eight float32 or four float64 entries at a time, the remainder in Go);
+// it reports false, doing nothing, when it cannot.
 func adamKeepFast[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) bool {
-	x32, ok := any(x).([]float32)
-	if !ok || !haveAdamAVX2 {
+	if !haveAdamAVX2 {
 		return false
 	}
-	n8 := len(x) / 8 * 8
-	if n8 > 0 {
-		// Reslicing checks the lengths the assembly relies on.
-		g32, m32, v32, s32 := any(g).([]float32)[:n8], any(m).([]float32)[:n8], any(v).([]float32)[:n8], any(s).([]float32)[:n8]
-		adamKeep32AVX2(x32[:n8], g32, m32, v32, keep[:n8], s32, any(c).(*adamConsts[float32]))
+	var n int
+	switch xt := any(x).(type) {
+	case []float32:
+		n = len(x) / 8 * 8
+		if n > 0 {
+			// Reslicing checks the lengths the assembly relies on.
+			adamKeep32AVX2(xt[:n], any(g).([]float32)[:n], any(m).([]float32)[:n], any(v).([]float32)[:n],
+				keep[:n], any(s).([]float32)[:n], any(c).(*adamConsts[float32]))
+		}
+	case []float64:
+		n = len(x) / 4 * 4
+		if n > 0 {
+			adamKeep64AVX2(xt[:n], any(g).([]float64)[:n], any(m).([]float64)[:n], any(v).([]float64)[:n],
+				keep[:n], any(s).([]float64)[:n], any(c).(*adamConsts[float64]))
+		}
 	}
-	adamKeepGo(x[n8:], g[n8:], m[n8:], v[n8:], keep[n8:], s[n8:], c)
+	adamKeepGo(x[n:], g[n:], m[n:], v[n:], keep[n:], s[n:], c)
 	return true
 }

@@ -65,3 +65,64 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func adamKeep64AVX2(x, g, m, v []float64, keep []bool, s []float64, c *adamConsts[float64])
+//
+// adamKeep32AVX2 for float64, four entries at a time; len(x) is a multiple
+// of 4.
+TEXT ·adamKeep64AVX2(SB), NOSPLIT, $0-152
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ g_base+24(FP), DI
+	MOVQ m_base+48(FP), R8
+	MOVQ v_base+72(FP), R9
+	MOVQ keep_base+96(FP), R10
+	MOVQ s_base+120(FP), R11
+	MOVQ c+144(FP), R12
+	VBROADCASTSD 0(R12), Y1  // lr1
+	VBROADCASTSD 8(R12), Y2  // rb2
+	VBROADCASTSD 16(R12), Y3 // eps
+	VBROADCASTSD 24(R12), Y4 // b1
+	VBROADCASTSD 32(R12), Y5 // b2
+	VBROADCASTSD 40(R12), Y6 // c1
+	VBROADCASTSD 48(R12), Y7 // c2
+	VXORPD Y15, Y15, Y15     // +0
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ done64
+
+loop64:
+	VPMOVZXBD (R10)(AX*1), X8 // keep as 0/1 integers
+	VCVTDQ2PD X8, Y8          // kf
+	VMOVUPD (DI)(AX*8), Y9
+	VMULPD Y8, Y9, Y9         // gk = g·kf
+	VMOVUPD (R8)(AX*8), Y10
+	VMULPD Y4, Y10, Y10       // b1·m
+	VMULPD Y6, Y9, Y11        // c1·gk
+	VADDPD Y11, Y10, Y10      // mk
+	VMOVUPD Y10, (R8)(AX*8)
+	VMOVUPD (R9)(AX*8), Y11
+	VMULPD Y5, Y11, Y11       // b2·v
+	VMULPD Y7, Y9, Y12        // c2·gk
+	VMULPD Y9, Y12, Y12       // (c2·gk)·gk
+	VADDPD Y12, Y11, Y11      // vk
+	VMOVUPD Y11, (R9)(AX*8)
+	VMULPD Y2, Y11, Y11       // vk·rb2
+	VSQRTPD Y11, Y11
+	VADDPD Y3, Y11, Y11       // √(vk·rb2) + eps
+	VMULPD Y1, Y10, Y10       // lr1·mk
+	VDIVPD Y11, Y10, Y10      // lr1·mk / (√(vk·rb2) + eps)
+	VMULPD Y8, Y10, Y10       // kf·step
+	VMOVUPD (SI)(AX*8), Y12
+	VSUBPD Y10, Y12, Y12      // xk = x − kf·step
+	VMOVUPD Y12, (SI)(AX*8)
+	VMULPD Y8, Y12, Y12       // xk·kf
+	VADDPD Y15, Y12, Y12      // + 0
+	VMOVUPD Y12, (R11)(AX*8)
+	ADDQ $4, AX
+	CMPQ AX, CX
+	JB loop64
+
+done64:
+	VZEROUPPER
+	RET
