@@ -10,3 +10,8 @@ const haveAdamAVX2 = false
 func adamKeepFast[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) bool {
 	return false
 }
+
+// adamFast has no assembly here either.
+func adamFast[T float](x, g, m, v []T, c *adamConsts[T]) bool {
+	return false
+}

@@ -83,6 +83,21 @@ func checkAdamKeep[T float](t *testing.T, n int, seed uint64) {
 	bitsEqual(t, "go s", ref.s, goLoop.s, false)
 	bitsEqual(t, "go m", ref.m, goLoop.m, true)
 	bitsEqual(t, "go v", ref.v, goLoop.v, true)
+	// The unmasked loop: the plain update of every entry.
+	dense, denseFast := c.clone(), c.clone()
+	adamGo(dense.x, dense.g, dense.m, dense.v, &k)
+	for i := range c.x {
+		gk := c.g[i]
+		mk := T(k.b1*c.m[i]) + T(k.c1*gk)
+		vk := T(k.b2*c.v[i]) + T(T(k.c2*gk)*gk)
+		want := c.x[i] - T(k.lr1*mk)/(T(math.Sqrt(float64(T(vk*k.rb2))))+k.eps)
+		require.Equal(t, math.Float64bits(float64(want)), math.Float64bits(float64(dense.x[i])), "dense x[%d]", i)
+	}
+	if adamFast(denseFast.x, denseFast.g, denseFast.m, denseFast.v, &k) {
+		bitsEqual(t, "dense fast x", dense.x, denseFast.x, false)
+		bitsEqual(t, "dense fast m", dense.m, denseFast.m, false)
+		bitsEqual(t, "dense fast v", dense.v, denseFast.v, false)
+	}
 	if !adamKeepFast(fast.x, fast.g, fast.m, fast.v, fast.keep, fast.s, &k) {
 		return // no assembly for this type or processor
 	}

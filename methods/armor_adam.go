@@ -38,9 +38,9 @@ type adamConsts[T float] struct{ lr1, rb2, eps, b1, b2, c1, c2 T }
 // zero gradient: their moments decay as in PyTorch (their values, which
 // nothing reads, are left alone); with keep given, the masked result x⊙keep
 // is also written to s. The arithmetic is in the storage type, as PyTorch's
-// Adam is in its parameters' dtype; the masked float32 update runs eight
-// entries at a time in assembly where the processor allows (adamKeepFast),
-// with bitwise the same results.
+// Adam is in its parameters' dtype. Where the processor allows, both loops
+// run in AVX2 assembly (adamFast, adamKeepFast) with bitwise the same
+// results.
 func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc1, bc2 float64) {
 	c := adamConsts[T]{
 		lr1: T(cfg.LR / bc1), rb2: T(1 / bc2), eps: T(cfg.Eps),
@@ -48,18 +48,28 @@ func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc
 	}
 	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
 	if keep == nil {
-		for k := range x {
-			gk := g[k]
-			mk := T(c.b1*m[k]) + T(c.c1*gk)
-			vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
-			m[k], v[k] = mk, vk
-			x[k] -= T(c.lr1*mk) / (T(math.Sqrt(float64(T(vk*c.rb2)))) + c.eps)
+		if !adamFast(x, g, m, v, &c) {
+			adamGo(x, g, m, v, &c)
 		}
 		return
 	}
 	keep, s = keep[:len(x)], s[:len(x)]
 	if !adamKeepFast(x, g, m, v, keep, s, &c) {
 		adamKeepGo(x, g, m, v, keep, s, &c)
+	}
+}
+
+// adamGo is adamUpdate's loop without a mask. The conversions T(…) round
+// every product, so no compiler fuses a multiply-add and the assembly
+// kernel, which performs the same operations lane by lane, agrees bitwise.
+func adamGo[T float](x, g, m, v []T, c *adamConsts[T]) {
+	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
+	for k := range x {
+		gk := g[k]
+		mk := T(c.b1*m[k]) + T(c.c1*gk)
+		vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
+		m[k], v[k] = mk, vk
+		x[k] -= T(c.lr1*mk) / (T(math.Sqrt(float64(T(vk*c.rb2)))) + c.eps)
 	}
 }
 

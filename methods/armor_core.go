@@ -413,15 +413,42 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 		dh[v] = c * d * h[v]
 		dhT[v] = T(dh[v])
 	}
-	for w := range ataT { // A_iᵀ·a
-		s := 0.0
-		for u := 0; u < rs; u++ {
-			s += float64(Ai[u*rs+w]) * a[u]
+	// A_iᵀ·a, row by row of A_i: every sum still runs over u in order from
+	// 0, as a dot product per column would, but reads A_i contiguously and
+	// keeps rs independent sums instead of one chain of dependent additions.
+	var ataBuf [512]float64
+	ata := ataBuf[:0]
+	if rs <= len(ataBuf) {
+		ata = ataBuf[:rs]
+	} else {
+		ata = make([]float64, rs)
+	}
+	for u := 0; u < rs; u++ {
+		au := a[u]
+		for w, x := range Ai[u*rs : (u+1)*rs] {
+			ata[w] += float64(x) * au
 		}
+	}
+	for w, s := range ata {
 		ataT[w] = T(s)
 		aT[w] = T(a[w])
 	}
-	for u := 0; u < cs; u++ { // B_j·dh
+	// B_j·dh, four rows at a time: four independent dot products, each
+	// summed in column order as before.
+	u := 0
+	for ; u+4 <= cs; u += 4 {
+		r0, r1, r2, r3 := Bj[u*cs:(u+1)*cs], Bj[(u+1)*cs:(u+2)*cs], Bj[(u+2)*cs:(u+3)*cs], Bj[(u+3)*cs:(u+4)*cs]
+		r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+		var s0, s1, s2, s3 float64
+		for v, d := range dh[:len(r0)] {
+			s0 += float64(r0[v]) * d
+			s1 += float64(r1[v]) * d
+			s2 += float64(r2[v]) * d
+			s3 += float64(r3[v]) * d
+		}
+		bdhT[u], bdhT[u+1], bdhT[u+2], bdhT[u+3] = T(s0), T(s1), T(s2), T(s3)
+	}
+	for ; u < cs; u++ {
 		s := 0.0
 		for v, x := range Bj[u*cs : (u+1)*cs] {
 			s += float64(x) * dh[v]
