@@ -354,8 +354,15 @@ type armorRun struct {
 	panel       *mat.Dense   // d_out × d_in scratch of the exact/gd A and B updates
 }
 
+// wantsSelWeights says whether cfg's selection reads group weights, which
+// refreshGrad then computes on the fly (tileSet.selWeights).
+func wantsSelWeights(cfg ARMORConfig) bool {
+	return cfg.GroupsPerTile != 0 && cfg.Select != SelectRandom
+}
+
 func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
 	r := &armorRun{st: st, cfg: cfg, rng: newARMORRand(cfg)}
+	st.ts.selWeights = wantsSelWeights(cfg)
 	r.gA, r.gB = st.A.Clone(), st.B.Clone()
 	if cfg.Continuous == ContinuousAdam {
 		r.adam = newAdamState(st.ts)

@@ -224,26 +224,19 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 		}
 	}
 	// Group weights for the gradient and greedy rules: the L1 norm of ∂L/∂S
-	// over each group, in one pass over ts.GS row by row (streaming through
-	// memory rather than hopping between the rows of each tile).
+	// over each group, from refreshGrad's pass when it computed them for
+	// the current GS, else in one pass over GS by column blocks.
 	var wAll []float64
 	gPerRow := ts.dIn / M
 	if !all && cfg.Select != SelectRandom {
-		if len(ts.wSel) != ts.dOut*gPerRow {
-			ts.wSel = make([]float64, ts.dOut*gPerRow)
+		if ts.wSelValid && ts.gradValid {
+			wAll = ts.wSel
+		} else {
+			wAll = ts.groupWeights()
+			parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+				ts.groupWeightsCols(wAll, ts.lb.starts[j], ts.lb.sizes[j])
+			})
 		}
-		wAll = ts.wSel
-		parallelFor(ts.dOut, ts.threads, func(r int) {
-			row := ts.GS[r*ts.dIn : (r+1)*ts.dIn]
-			wr := wAll[r*gPerRow : (r+1)*gPerRow]
-			for q := range wr {
-				s := 0.0
-				for _, x := range row[q*M : (q+1)*M] {
-					s += math.Abs(float64(x))
-				}
-				wr[q] = s
-			}
-		})
 	}
 	groups := make([]Group, drawOff[len(perTile)])
 	// Per-goroutine scratch: weights, the taken flags and the picks.
@@ -318,6 +311,7 @@ func newARMORRun32(norm *Normalization, hdiag []float64, p Pattern, cfg ARMORCon
 		return nil, err
 	}
 	ts := newTileSet[float32](norm, hdiag, mask, p, cfg.BlockSize, cfg.Threads)
+	ts.selWeights = wantsSelWeights(cfg)
 	return &armorRun32{ts: ts, cfg: cfg, rng: newARMORRand(cfg), adam: newAdamState(ts)}, nil
 }
 

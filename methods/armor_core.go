@@ -462,6 +462,7 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 // row in parallel over row blocks; within a row, tiles in column order and a
 // tile's groups in their order, so the result does not depend on threads.
 func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
+	ts.wSelValid = false // GS changes
 	nc := len(ts.lb.sizes)
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]

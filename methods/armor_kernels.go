@@ -89,6 +89,9 @@ type tileSet[T float] struct {
 	pending           *pendingGrad[T] // sparseCoreStep's gradient changes, reused
 	yBuf              []float64       // sparseCoreStep's first-group y vectors, reused
 	wSel              []float64       // selectGroups' group weights, reused
+	// selWeights asks refreshGrad to compute wSel from each column block of
+	// GS while it is still in cache; wSelValid says wSel matches GS.
+	selWeights, wSelValid bool
 
 	h, sqrtH []float64 // Hessian diagonal and its square roots
 	hT       []T       // h in storage type, for the gradient
@@ -233,12 +236,54 @@ func (ts *tileSet[T]) refreshGrad() float64 {
 		}
 		gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
 	})
+	var wAll []float64
+	if ts.selWeights {
+		wAll = ts.groupWeights()
+	}
 	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 		gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
+		if wAll != nil {
+			ts.groupWeightsCols(wAll, c0, cs)
+		}
 	})
-	ts.gradValid = true
+	ts.gradValid, ts.wSelValid = true, wAll != nil
 	return ts.totalSum()
+}
+
+// groupWeights returns the buffer of the selection's group weights, one per
+// N:M group of GS (d_out × d_in/M, row-major).
+func (ts *tileSet[T]) groupWeights() []float64 {
+	if n := ts.dOut * (ts.dIn / ts.p.M); len(ts.wSel) != n {
+		ts.wSel = make([]float64, n)
+	}
+	return ts.wSel
+}
+
+// groupWeightsCols writes into wAll the weights of the groups in columns
+// c0..c0+cs (whole groups): the L1 norm of GS over each group, summed in
+// column order in float64.
+func (ts *tileSet[T]) groupWeightsCols(wAll []float64, c0, cs int) {
+	M := ts.p.M
+	gPerRow := ts.dIn / M
+	for r := 0; r < ts.dOut; r++ {
+		row := ts.GS[r*ts.dIn+c0 : r*ts.dIn+c0+cs]
+		wr := wAll[r*gPerRow+c0/M : r*gPerRow+(c0+cs)/M]
+		if M == 4 {
+			for q := range wr {
+				x := row[4*q : 4*q+4 : 4*q+4]
+				wr[q] = math.Abs(float64(x[0])) + math.Abs(float64(x[1])) + math.Abs(float64(x[2])) + math.Abs(float64(x[3]))
+			}
+			continue
+		}
+		for q := range wr {
+			s := 0.0
+			for _, x := range row[q*M : (q+1)*M] {
+				s += math.Abs(float64(x))
+			}
+			wr[q] = s
+		}
+	}
 }
 
 // blockGrads computes, from the current gradients (refreshGrad when stale),
