@@ -118,9 +118,13 @@ func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig) {
 		default:
 			i := k - nA - nB
 			lo, hi := i*ts.dIn, (i+1)*ts.dIn
+			if d := ts.gsDeferred; d != nil {
+				ts.applyGSRow(d, i) // the row is in cache for the update
+			}
 			adamUpdate(ts.V[lo:hi], ts.GS[lo:hi], ad.mV[lo:hi], ad.vV[lo:hi], ts.keep[lo:hi], ts.S[lo:hi], cfg, bc1, bc2)
 		}
 	})
+	ts.gsDeferred = nil // applied above
 	// S = V⊙M is current (written by the update): recompute S·B and E.
 	ts.forward()
 	ts.gradValid = false
@@ -232,6 +236,7 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 		if ts.wSelValid && ts.gradValid {
 			wAll = ts.wSel
 		} else {
+			ts.flushGS()
 			wAll = ts.groupWeights()
 			parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 				ts.groupWeightsCols(wAll, ts.lb.starts[j], ts.lb.sizes[j])

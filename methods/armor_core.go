@@ -58,11 +58,13 @@ func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int
 // exact change of the weighted squared residual Σ h_j E_ij² (the loss times
 // denom) that the groups made.
 //
-// With lazyE, tiles that get a single group skip the rank-one update of E
-// (the gradients, S and S·B are still kept exact): the Adam variant
-// recomputes E right after, and gets the loss from the returned change. E is
-// then marked stale and rebuilt by forward before anything reads it.
-func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (changed int, dSum float64, err error) {
+// With lazy set (the Adam variant, which recomputes E right after and gets
+// the loss from the returned change), tiles that get a single group skip the
+// rank-one update of E, which is then marked stale and rebuilt by forward
+// before anything reads it; and the change of GS = ∂L/∂S is deferred to the
+// next Adam step, which applies it row by row as it reads GS (gsDeferred).
+// S, S·B, G and Tg are kept exact.
+func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazy bool) (changed int, dSum float64, err error) {
 	p := ts.p
 	nc := len(ts.lb.sizes)
 	nTiles := len(ts.la.sizes) * nc
@@ -95,7 +97,12 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 	if ts.gradValid {
 		pend = ts.pendingFor(len(groups), maxB)
 	}
-	yFirst := ts.firstGroupY(groups, order, start, maxB)
+	var yFirst []float64
+	if ts.gradValid {
+		yFirst = ts.firstGroupYFromTg(groups, order, start, maxB)
+	} else {
+		yFirst = ts.firstGroupY(groups, order, start, maxB)
+	}
 	scratch := make([]*groupScratch[T], workers(nTiles, ts.threads))
 	parallelForWorker(nTiles, ts.threads, func(w, t int) {
 		idxs := order[start[t]:start[t+1]]
@@ -105,7 +112,7 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 		if scratch[w] == nil {
 			scratch[w] = newGroupScratch[T](p, maxB)
 		}
-		skipE := lazyE && len(idxs) == 1
+		skipE := lazy && len(idxs) == 1
 		for q, idx := range idxs {
 			var y []float64
 			if q == 0 {
@@ -115,7 +122,7 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 		}
 	})
 	if pend != nil {
-		ts.applyPendingGrad(pend, order, start)
+		ts.applyPendingGrad(pend, order, start, lazy)
 	}
 	for k, f := range flags {
 		if f {
@@ -124,7 +131,7 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazyE bool) (chan
 		dSum += deltas[k]
 	}
 	for t := 0; t < nTiles; t++ {
-		if lazyE && start[t+1]-start[t] == 1 {
+		if lazy && start[t+1]-start[t] == 1 {
 			ts.eStale = true
 			break
 		}
@@ -344,6 +351,34 @@ func (ts *tileSet[T]) firstGroupY(groups []Group, order, start []int, maxB int) 
 	return yAll
 }
 
+// firstGroupYFromTg is firstGroupY read off the current gradients instead
+// of a pass over E: Tg = Aᵀ·G with G = E·diag(c·h), c = 2/denom, so row ρ of
+// tile (i, j) of Tg is c·h ⊙ (E_tileᵀ·a) for a = A_i[:, ρ], and y is that
+// row divided by c·h (h > 0: Hdiag is sanitized). It differs from the
+// direct sum by the rounding of G and of the product in the storage type.
+func (ts *tileSet[T]) firstGroupYFromTg(groups []Group, order, start []int, maxB int) []float64 {
+	nc := len(ts.lb.sizes)
+	n := len(ts.la.sizes) * nc * maxB
+	if cap(ts.yBuf) < n {
+		ts.yBuf = make([]float64, n)
+	}
+	yAll := ts.yBuf[:n]
+	c := 2 / ts.denom
+	for t := 0; t+1 < len(start); t++ {
+		if start[t] == start[t+1] {
+			continue
+		}
+		c0, cs := ts.lb.starts[t%nc], ts.lb.sizes[t%nc]
+		r := groups[order[start[t]]].Row
+		y := yAll[t*maxB : t*maxB+cs]
+		h := ts.h[c0 : c0+cs]
+		for v, g := range ts.Tg[r*ts.dIn+c0 : r*ts.dIn+c0+cs][:len(y)] {
+			y[v] = float64(g) / (c * h[v])
+		}
+	}
+	return yAll
+}
+
 // rankOneE applies the rank-one change ΔE = a·dsbᵀ to tile (i, j) of E, in
 // the storage type.
 func (ts *tileSet[T]) rankOneE(i, j int, a, dsb []float64, sc *groupScratch[T]) {
@@ -377,6 +412,7 @@ type pendingGrad[T float] struct {
 // pendingFor returns the tile set's pending-gradient buffers sized for n
 // groups, reusing them across steps.
 func (ts *tileSet[T]) pendingFor(n, maxB int) *pendingGrad[T] {
+	ts.flushGS() // the buffers are about to be reused
 	p := ts.pending
 	if p == nil || p.maxB != maxB || len(p.used) < n {
 		p = &pendingGrad[T]{maxB: maxB, used: make([]bool, n),
@@ -461,7 +497,10 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 // applyPendingGrad adds the recorded rank-one changes to G, Tg and GS, row by
 // row in parallel over row blocks; within a row, tiles in column order and a
 // tile's groups in their order, so the result does not depend on threads.
-func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
+// With deferGS, GS is left alone and the changes are kept for the next Adam
+// step (gsDeferred), which applies them as it reads GS: one pass over GS
+// fewer.
+func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int, deferGS bool) {
 	ts.wSelValid = false // GS changes
 	nc := len(ts.lb.sizes)
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
@@ -480,6 +519,13 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 					dh, bdh := p.dh[o:o+cs], p.bdh[o:o+cs]
 					g := ts.G[base+c0 : base+c0+cs][:len(dh)]
 					tg := ts.Tg[base+c0 : base+c0+cs][:len(dh)]
+					if deferGS {
+						for v, d := range dh {
+							g[v] += au * d
+							tg[v] += tu * d
+						}
+						continue
+					}
 					gs := ts.GS[base+c0 : base+c0+cs][:len(dh)]
 					for v, d := range dh {
 						g[v] += au * d
@@ -490,6 +536,51 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 			}
 		}
 	})
+	if deferGS {
+		ts.gsDeferred = &deferredGS[T]{p: p, order: order, start: start}
+	}
+}
+
+// deferredGS are a sparse-core step's changes of GS not yet applied: the
+// recorded vectors and the step's groups by tile.
+type deferredGS[T float] struct {
+	p            *pendingGrad[T]
+	order, start []int
+}
+
+// applyGSRow applies the deferred changes to row r of GS: tiles in column
+// order and a tile's groups in their order, the same operations as
+// applyPendingGrad's.
+func (ts *tileSet[T]) applyGSRow(d *deferredGS[T], r int) {
+	i := ts.la.blockOf(r)
+	u := r - ts.la.starts[i]
+	nc := len(ts.lb.sizes)
+	base := r * ts.dIn
+	for j := 0; j < nc; j++ {
+		t := i*nc + j
+		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+		for _, slot := range d.order[d.start[t]:d.start[t+1]] {
+			if !d.p.used[slot] {
+				continue
+			}
+			o := slot * d.p.maxB
+			tu := d.p.ata[o+u]
+			bdh := d.p.bdh[o : o+cs]
+			gs := ts.GS[base+c0 : base+c0+cs][:len(bdh)]
+			for v, b := range bdh {
+				gs[v] += tu * b
+			}
+		}
+	}
+}
+
+// flushGS applies deferred changes of GS to all of it (for readers other
+// than the Adam step).
+func (ts *tileSet[T]) flushGS() {
+	if d := ts.gsDeferred; d != nil {
+		parallelFor(ts.dOut, ts.threads, func(r int) { ts.applyGSRow(d, r) })
+		ts.gsDeferred = nil
+	}
 }
 
 // groupScratch holds the work vectors of updateGroup, allocated once per tile

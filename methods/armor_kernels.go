@@ -87,6 +87,7 @@ type tileSet[T float] struct {
 	G, Tg, GS         []T       // nil until refreshGrad
 	gradValid         bool
 	pending           *pendingGrad[T] // sparseCoreStep's gradient changes, reused
+	gsDeferred        *deferredGS[T]  // changes of GS left to the next Adam step
 	yBuf              []float64       // sparseCoreStep's first-group y vectors, reused
 	wSel              []float64       // selectGroups' group weights, reused
 	// selWeights asks refreshGrad to compute wSel from each column block of
@@ -174,14 +175,37 @@ func (ts *tileSet[T]) loss() float64 {
 	ts.settle()
 	sums := ts.sums()
 	parallelFor(ts.dOut, ts.threads, func(i int) {
-		s := 0.0
-		for j, e := range ts.E[i*ts.dIn : (i+1)*ts.dIn] {
-			x := float64(e)
-			s += ts.h[j] * x * x
-		}
-		sums[i] = s
+		sums[i] = weightedSq(ts.E[i*ts.dIn:(i+1)*ts.dIn], ts.h, nil, nil)
 	})
 	return ts.totalSum() / ts.denom
+}
+
+// weightedSq returns Σ_j h_j·e_j² of one row of E, in float64 with four
+// partial sums (interleaved columns, added as (s0+s1)+(s2+s3)): one chain of
+// dependent additions would bound the loop by the adder's latency. With g
+// given it also writes g = hs⊙e, the row of the gradient.
+func weightedSq[T float](e []T, h []float64, g, hs []T) float64 {
+	h = h[:len(e)]
+	if g != nil {
+		g, hs = g[:len(e)], hs[:len(e)]
+		for j, v := range e {
+			g[j] = hs[j] * v
+		}
+	}
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(e); j += 4 {
+		x0, x1, x2, x3 := float64(e[j]), float64(e[j+1]), float64(e[j+2]), float64(e[j+3])
+		s0 += h[j] * x0 * x0
+		s1 += h[j+1] * x1 * x1
+		s2 += h[j+2] * x2 * x2
+		s3 += h[j+3] * x3 * x3
+	}
+	for ; j < len(e); j++ {
+		x := float64(e[j])
+		s0 += h[j] * x * x
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // sums returns the per-row scratch of loss and refreshGrad.
@@ -209,6 +233,7 @@ func (ts *tileSet[T]) totalSum() float64 {
 // returns Σ_ij h_j E_ij² (the loss times denom, summed as loss does).
 func (ts *tileSet[T]) refreshGrad() float64 {
 	ts.settle()
+	ts.gsDeferred = nil // GS is recomputed from scratch
 	if ts.G == nil {
 		n := ts.dOut * ts.dIn
 		ts.G, ts.Tg, ts.GS = make([]T, n), make([]T, n), make([]T, n)
@@ -224,15 +249,7 @@ func (ts *tileSet[T]) refreshGrad() float64 {
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		for r := r0; r < r0+rs; r++ {
-			gr, er := ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.E[r*ts.dIn:(r+1)*ts.dIn]
-			hs, h := ts.hT[:len(er)], ts.h[:len(er)]
-			s := 0.0
-			for j, v := range er {
-				gr[j] = hs[j] * v
-				x := float64(v)
-				s += h[j] * x * x
-			}
-			sums[r] = s
+			sums[r] = weightedSq(ts.E[r*ts.dIn:(r+1)*ts.dIn], ts.h, ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.hT)
 		}
 		gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
 	})
