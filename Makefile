@@ -26,9 +26,9 @@ test:
 	$(GO) vet $(GOTAGS) ./...
 	$(GO) test $(GOTAGS) -timeout 40m ./...
 
-## test-purego: the numerics again on gonum's pure-Go BLAS (the fallback path).
+## test-purego: the numerics again on gonum's pure-Go BLAS and without assembly (the fallback path).
 test-purego:
-	$(GO) test -short -timeout 20m ./methods/ ./theory/
+	$(GO) test -tags purego -short -timeout 20m ./methods/ ./theory/
 
 ## test-short: the quick subset (skips the full-length ARMOR reference runs).
 test-short:
