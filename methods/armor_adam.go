@@ -101,7 +101,7 @@ func adamKeepGo[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) {
 // and ∂L/∂S are current: refreshGrad, then exact rank-one updates through the
 // sparse-core step), one joint Adam update of A, B and V, then the residual
 // is recomputed.
-func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig) {
+func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig, grad bool) float64 {
 	ts.blockGrads(ad.gA, ad.gB)
 	ad.t++
 	bc1 := 1 - math.Pow(cfg.Beta1, float64(ad.t))
@@ -118,38 +118,37 @@ func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig) {
 		default:
 			i := k - nA - nB
 			lo, hi := i*ts.dIn, (i+1)*ts.dIn
-			if d := ts.gsDeferred; d != nil {
-				ts.applyGSRow(d, i) // the row is in cache for the update
-			}
 			adamUpdate(ts.V[lo:hi], ts.GS[lo:hi], ad.mV[lo:hi], ad.vV[lo:hi], ts.keep[lo:hi], ts.S[lo:hi], cfg, bc1, bc2)
 		}
 	})
-	ts.gsDeferred = nil // applied above
-	// S = V⊙M is current (written by the update): recompute S·B and E.
+	// S = V⊙M is current (written by the update): recompute S·B and E, and
+	// with grad the gradients too, returning Σ h E² (refreshGrad's result).
+	if grad {
+		return ts.forwardGrad()
+	}
 	ts.forward()
 	ts.gradValid = false
+	return 0
 }
 
 // adamIteration is one iteration of the Adam variant: the Adam step, then
 // the sparse-core step on the groups cfg's rule selects. It returns the loss
 // after both.
 func adamIteration[T float](ts *tileSet[T], ad *adamState[T], cfg ARMORConfig, rng *rand.Rand) (float64, error) {
-	ad.step(ts, cfg)
+	// The gradients at the new point, for the selection (computed with the
+	// residual by forwardGrad), unless every group is taken.
+	before := ad.step(ts, cfg, cfg.GroupsPerTile != 0)
 	if cfg.GroupsPerTile == 1 {
-		// One group per tile, the paper's schedule: ∂L/∂S at the current
-		// point for the selection (kept exact through the sparse-core step
-		// for the next Adam step), and the loss from the same pass over E
-		// plus the groups' exact changes, so E itself need not be updated.
-		before := ts.refreshGrad()
+		// One group per tile, the paper's schedule: ∂L/∂S is kept exact
+		// through the sparse-core step for the next Adam step, and the loss
+		// is the step's Σ h E² plus the groups' exact changes, so E itself
+		// need not be updated.
 		groups := selectGroups(ts, cfg, rng)
 		_, d, err := ts.sparseCoreStep(groups, true, true)
 		if err != nil {
 			return 0, err
 		}
 		return (before + d) / ts.denom, nil
-	}
-	if cfg.GroupsPerTile != 0 {
-		ts.refreshGrad() // for the selection only
 	}
 	groups := selectGroups(ts, cfg, rng)
 	// Many groups per tile: recomputing the gradients once is cheaper than
@@ -236,10 +235,9 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 		if ts.wSelValid && ts.gradValid {
 			wAll = ts.wSel
 		} else {
-			ts.flushGS()
 			wAll = ts.groupWeights()
 			parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
-				ts.groupWeightsCols(wAll, ts.lb.starts[j], ts.lb.sizes[j])
+				ts.groupWeightsCols(wAll, 0, ts.dOut, ts.lb.starts[j], ts.lb.sizes[j])
 			})
 		}
 	}

@@ -61,9 +61,7 @@ func (st *ARMORState) SparseCoreStep(groups []Group, monotone bool) (changed int
 // With lazy set (the Adam variant, which recomputes E right after and gets
 // the loss from the returned change), tiles that get a single group skip the
 // rank-one update of E, which is then marked stale and rebuilt by forward
-// before anything reads it; and the change of GS = ∂L/∂S is deferred to the
-// next Adam step, which applies it row by row as it reads GS (gsDeferred).
-// S, S·B, G and Tg are kept exact.
+// before anything reads it. S, S·B and the gradients are kept exact.
 func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazy bool) (changed int, dSum float64, err error) {
 	p := ts.p
 	nc := len(ts.lb.sizes)
@@ -122,7 +120,7 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazy bool) (chang
 		}
 	})
 	if pend != nil {
-		ts.applyPendingGrad(pend, order, start, lazy)
+		ts.applyPendingGrad(pend, order, start)
 	}
 	for k, f := range flags {
 		if f {
@@ -412,7 +410,6 @@ type pendingGrad[T float] struct {
 // pendingFor returns the tile set's pending-gradient buffers sized for n
 // groups, reusing them across steps.
 func (ts *tileSet[T]) pendingFor(n, maxB int) *pendingGrad[T] {
-	ts.flushGS() // the buffers are about to be reused
 	p := ts.pending
 	if p == nil || p.maxB != maxB || len(p.used) < n {
 		p = &pendingGrad[T]{maxB: maxB, used: make([]bool, n),
@@ -497,10 +494,7 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 // applyPendingGrad adds the recorded rank-one changes to G, Tg and GS, row by
 // row in parallel over row blocks; within a row, tiles in column order and a
 // tile's groups in their order, so the result does not depend on threads.
-// With deferGS, GS is left alone and the changes are kept for the next Adam
-// step (gsDeferred), which applies them as it reads GS: one pass over GS
-// fewer.
-func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int, deferGS bool) {
+func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 	ts.wSelValid = false // GS changes
 	nc := len(ts.lb.sizes)
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
@@ -519,13 +513,6 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int, de
 					dh, bdh := p.dh[o:o+cs], p.bdh[o:o+cs]
 					g := ts.G[base+c0 : base+c0+cs][:len(dh)]
 					tg := ts.Tg[base+c0 : base+c0+cs][:len(dh)]
-					if deferGS {
-						for v, d := range dh {
-							g[v] += au * d
-							tg[v] += tu * d
-						}
-						continue
-					}
 					gs := ts.GS[base+c0 : base+c0+cs][:len(dh)]
 					for v, d := range dh {
 						g[v] += au * d
@@ -536,51 +523,6 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int, de
 			}
 		}
 	})
-	if deferGS {
-		ts.gsDeferred = &deferredGS[T]{p: p, order: order, start: start}
-	}
-}
-
-// deferredGS are a sparse-core step's changes of GS not yet applied: the
-// recorded vectors and the step's groups by tile.
-type deferredGS[T float] struct {
-	p            *pendingGrad[T]
-	order, start []int
-}
-
-// applyGSRow applies the deferred changes to row r of GS: tiles in column
-// order and a tile's groups in their order, the same operations as
-// applyPendingGrad's.
-func (ts *tileSet[T]) applyGSRow(d *deferredGS[T], r int) {
-	i := ts.la.blockOf(r)
-	u := r - ts.la.starts[i]
-	nc := len(ts.lb.sizes)
-	base := r * ts.dIn
-	for j := 0; j < nc; j++ {
-		t := i*nc + j
-		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		for _, slot := range d.order[d.start[t]:d.start[t+1]] {
-			if !d.p.used[slot] {
-				continue
-			}
-			o := slot * d.p.maxB
-			tu := d.p.ata[o+u]
-			bdh := d.p.bdh[o : o+cs]
-			gs := ts.GS[base+c0 : base+c0+cs][:len(bdh)]
-			for v, b := range bdh {
-				gs[v] += tu * b
-			}
-		}
-	}
-}
-
-// flushGS applies deferred changes of GS to all of it (for readers other
-// than the Adam step).
-func (ts *tileSet[T]) flushGS() {
-	if d := ts.gsDeferred; d != nil {
-		parallelFor(ts.dOut, ts.threads, func(r int) { ts.applyGSRow(d, r) })
-		ts.gsDeferred = nil
-	}
 }
 
 // groupScratch holds the work vectors of updateGroup, allocated once per tile

@@ -87,7 +87,6 @@ type tileSet[T float] struct {
 	G, Tg, GS         []T       // nil until refreshGrad
 	gradValid         bool
 	pending           *pendingGrad[T] // sparseCoreStep's gradient changes, reused
-	gsDeferred        *deferredGS[T]  // changes of GS left to the next Adam step
 	yBuf              []float64       // sparseCoreStep's first-group y vectors, reused
 	wSel              []float64       // selectGroups' group weights, reused
 	// selWeights asks refreshGrad to compute wSel from each column block of
@@ -139,28 +138,36 @@ func (ts *tileSet[T]) refresh() {
 // (b × b)·(b × d_in) product per row block, which BLAS runs far faster than
 // b³-sized tiles.
 func (ts *tileSet[T]) forward() {
+	ts.forwardSB()
+	ts.residual()
+}
+
+// forwardSB computes SB_ij = S_ij·B_j for all tiles.
+func (ts *tileSet[T]) forwardSB() {
 	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 		gemm(blas.NoTrans, blas.NoTrans, 1, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.SB, 0, ts.dOut, c0, cs))
 	})
-	ts.residual()
 }
 
 // residual computes E_ij = A_i·SB_ij − W̄_ij from the current S·B, one
 // (b × b)·(b × d_in) product per row block.
 func (ts *tileSet[T]) residual() {
-	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
-		r0, rs := ts.la.starts[i], ts.la.sizes[i]
-		// E = −W̄ first, then E += A_i·SB with β = 1: the same arithmetic as
-		// copying W̄ and calling gemm with β = −1, without BLAS's separate
-		// pass that scales E by β.
-		e, w := ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn]
-		for k, v := range w {
-			e[k] = -v
-		}
-		gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), 1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
-	})
+	parallelFor(len(ts.la.sizes), ts.threads, ts.residualRows)
 	ts.eStale = false
+}
+
+// residualRows is residual's task for row block i.
+func (ts *tileSet[T]) residualRows(i int) {
+	r0, rs := ts.la.starts[i], ts.la.sizes[i]
+	// E = −W̄ first, then E += A_i·SB with β = 1: the same arithmetic as
+	// copying W̄ and calling gemm with β = −1, without BLAS's separate pass
+	// that scales E by β.
+	e, w := ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn]
+	for k, v := range w {
+		e[k] = -v
+	}
+	gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), 1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
 }
 
 // settle brings E up to date after a lazy sparse-core step.
@@ -183,17 +190,26 @@ func (ts *tileSet[T]) loss() float64 {
 // weightedSq returns Σ_j h_j·e_j² of one row of E, in float64 with four
 // partial sums (interleaved columns, added as (s0+s1)+(s2+s3)): one chain of
 // dependent additions would bound the loop by the adder's latency. With g
-// given it also writes g = hs⊙e, the row of the gradient.
+// given it also writes g = hs⊙e, the row of the gradient, in the same loop.
 func weightedSq[T float](e []T, h []float64, g, hs []T) float64 {
 	h = h[:len(e)]
-	if g != nil {
-		g, hs = g[:len(e)], hs[:len(e)]
-		for j, v := range e {
-			g[j] = hs[j] * v
-		}
-	}
 	var s0, s1, s2, s3 float64
 	j := 0
+	if g != nil {
+		g, hs = g[:len(e)], hs[:len(e)]
+		for ; j+4 <= len(e); j += 4 {
+			e0, e1, e2, e3 := e[j], e[j+1], e[j+2], e[j+3]
+			g[j], g[j+1], g[j+2], g[j+3] = hs[j]*e0, hs[j+1]*e1, hs[j+2]*e2, hs[j+3]*e3
+			x0, x1, x2, x3 := float64(e0), float64(e1), float64(e2), float64(e3)
+			s0 += h[j] * x0 * x0
+			s1 += h[j+1] * x1 * x1
+			s2 += h[j+2] * x2 * x2
+			s3 += h[j+3] * x3 * x3
+		}
+		for k := j; k < len(e); k++ {
+			g[k] = hs[k] * e[k]
+		}
+	}
 	for ; j+4 <= len(e); j += 4 {
 		x0, x1, x2, x3 := float64(e[j]), float64(e[j+1]), float64(e[j+2]), float64(e[j+3])
 		s0 += h[j] * x0 * x0
@@ -233,7 +249,28 @@ func (ts *tileSet[T]) totalSum() float64 {
 // returns Σ_ij h_j E_ij² (the loss times denom, summed as loss does).
 func (ts *tileSet[T]) refreshGrad() float64 {
 	ts.settle()
-	ts.gsDeferred = nil // GS is recomputed from scratch
+	ts.gradPrep()
+	parallelFor(len(ts.la.sizes), ts.threads, ts.gradRows)
+	return ts.gradCols()
+}
+
+// forwardGrad is forward followed by refreshGrad with the same results, but
+// each row block's residual, G and Tg are computed one after another while
+// the block is in cache, instead of in separate passes over E and G.
+func (ts *tileSet[T]) forwardGrad() float64 {
+	ts.forwardSB()
+	ts.gradPrep()
+	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+		ts.residualRows(i)
+		ts.gradRows(i)
+	})
+	ts.eStale = false
+	return ts.gradCols()
+}
+
+// gradPrep readies refreshGrad's buffers: G, Tg, GS, h in the storage type
+// scaled by 2/denom, and the row sums.
+func (ts *tileSet[T]) gradPrep() {
 	if ts.G == nil {
 		n := ts.dOut * ts.dIn
 		ts.G, ts.Tg, ts.GS = make([]T, n), make([]T, n), make([]T, n)
@@ -245,14 +282,23 @@ func (ts *tileSet[T]) refreshGrad() float64 {
 	for j, v := range ts.h {
 		ts.hT[j] = T(scale * v)
 	}
-	sums := ts.sums()
-	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
-		r0, rs := ts.la.starts[i], ts.la.sizes[i]
-		for r := r0; r < r0+rs; r++ {
-			sums[r] = weightedSq(ts.E[r*ts.dIn:(r+1)*ts.dIn], ts.h, ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.hT)
-		}
-		gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
-	})
+	ts.sums()
+}
+
+// gradRows is refreshGrad's task for row block i: G and the row sums from
+// E, then Tg = A_iᵀ·G.
+func (ts *tileSet[T]) gradRows(i int) {
+	r0, rs := ts.la.starts[i], ts.la.sizes[i]
+	for r := r0; r < r0+rs; r++ {
+		ts.rowSums[r] = weightedSq(ts.E[r*ts.dIn:(r+1)*ts.dIn], ts.h, ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.hT)
+	}
+	gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
+}
+
+// gradCols finishes refreshGrad: GS = Tg·Bᵀ by column blocks (and the
+// selection weights from each piece while it is in cache); it returns
+// Σ_ij h_j E_ij².
+func (ts *tileSet[T]) gradCols() float64 {
 	var wAll []float64
 	if ts.selWeights {
 		wAll = ts.groupWeights()
@@ -261,7 +307,7 @@ func (ts *tileSet[T]) refreshGrad() float64 {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 		gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
 		if wAll != nil {
-			ts.groupWeightsCols(wAll, c0, cs)
+			ts.groupWeightsCols(wAll, 0, ts.dOut, c0, cs)
 		}
 	})
 	ts.gradValid, ts.wSelValid = true, wAll != nil
@@ -277,13 +323,13 @@ func (ts *tileSet[T]) groupWeights() []float64 {
 	return ts.wSel
 }
 
-// groupWeightsCols writes into wAll the weights of the groups in columns
-// c0..c0+cs (whole groups): the L1 norm of GS over each group, summed in
+// groupWeightsCols writes into wAll the weights of the groups in rows
+// r0..r0+rn and columns c0..c0+cs (whole groups): the L1 norm of GS over each group, summed in
 // column order in float64.
-func (ts *tileSet[T]) groupWeightsCols(wAll []float64, c0, cs int) {
+func (ts *tileSet[T]) groupWeightsCols(wAll []float64, r0, rn, c0, cs int) {
 	M := ts.p.M
 	gPerRow := ts.dIn / M
-	for r := 0; r < ts.dOut; r++ {
+	for r := r0; r < r0+rn; r++ {
 		row := ts.GS[r*ts.dIn+c0 : r*ts.dIn+c0+cs]
 		wr := wAll[r*gPerRow+c0/M : r*gPerRow+(c0+cs)/M]
 		if M == 4 {
