@@ -109,25 +109,27 @@ const gramTasks = 8
 
 // gramAdd adds XᵀX to the upper triangle of C, in parallel (symRankK).
 func gramAdd(c blas64.Symmetric, x blas64.General) {
-	symRankK(blas.Trans, 1, x, c, gramTasks)
+	symRankK(blas.Trans, 1, gmat[float64]{rows: x.Rows, cols: x.Cols, stride: x.Stride, data: x.Data},
+		gmat[float64]{rows: c.N, cols: c.N, stride: c.Stride, data: c.Data}, gramTasks)
 }
 
-// symRankK is a parallel BLAS syrk on C's upper triangle: C += α·X·Xᵀ
-// (t = NoTrans, X is n × k) or C += α·Xᵀ·X (t = Trans, X is k × n). The
-// triangle is cut into (at most) tasks column panels of about equal area
-// (columns j0..j1, rows 0..j1), computed in parallel: the part above the
-// diagonal block by one matrix product, the diagonal block by a syrk. Few,
-// large products keep OpenBLAS's packing overhead, (M+N)/(2MN) of the flops
-// of an M × N product, low. Each entry of C is written by one task only and
-// the panels depend on n alone, so C does not depend on the number of cores.
-func symRankK(t blas.Transpose, alpha float64, x blas64.General, c blas64.Symmetric, tasks int) {
-	bounds := equalAreaPanels(c.N, tasks)
+// symRankK is a parallel BLAS syrk on the upper triangle of the square C:
+// C += α·X·Xᵀ (t = NoTrans, X is n × k) or C += α·Xᵀ·X (t = Trans, X is
+// k × n), with blas64 or blas32. The triangle is cut into (at most) tasks
+// column panels of about equal area (columns j0..j1, rows 0..j1), computed
+// in parallel: the part above the diagonal block by one matrix product, the
+// diagonal block by a syrk. Few, large products keep OpenBLAS's packing
+// overhead, (M+N)/(2MN) of the flops of an M × N product, low. Each entry of
+// C is written by one task only and the panels depend on n alone, so C does
+// not depend on the number of cores.
+func symRankK[T float](t blas.Transpose, alpha T, x, c gmat[T], tasks int) {
+	bounds := equalAreaPanels(c.rows, tasks)
 	// cols returns X's rows (NoTrans) or columns (Trans) j0..j1.
-	cols := func(j0, j1 int) blas64.General {
+	cols := func(j0, j1 int) gmat[T] {
 		if t == blas.NoTrans {
-			return subGeneral(x.Data, x.Stride, j0, 0, j1-j0, x.Cols)
+			return x.sub(j0, 0, j1-j0, x.cols)
 		}
-		return subGeneral(x.Data, x.Stride, 0, j0, x.Rows, j1-j0)
+		return x.sub(0, j0, x.rows, j1-j0)
 	}
 	t2 := blas.Trans
 	if t == blas.Trans {
@@ -137,10 +139,9 @@ func symRankK(t blas.Transpose, alpha float64, x blas64.General, c blas64.Symmet
 		j0, j1 := bounds[k], bounds[k+1]
 		xp := cols(j0, j1)
 		if j0 > 0 {
-			blas64.Gemm(t, t2, alpha, cols(0, j0), xp, 1, subGeneral(c.Data, c.Stride, 0, j0, j0, j1-j0))
+			gemm(t, t2, alpha, cols(0, j0), xp, 1, c.sub(0, j0, j0, j1-j0))
 		}
-		blas64.Syrk(t, alpha, xp, 1,
-			blas64.Symmetric{Uplo: blas.Upper, N: j1 - j0, Stride: c.Stride, Data: c.Data[j0*c.Stride+j0:]})
+		syrk(t, alpha, xp, 1, c.sub(j0, j0, j1-j0, j1-j0))
 	})
 }
 
