@@ -31,7 +31,9 @@ func reportCPU(b *testing.B, start time.Duration) {
 // factor (U from H only), prune (the pruning without the evaluation), eval
 // (finish: proxy loss and output error from H; float64 only, it does not
 // depend on the precision), hprune (building H from the activations, then
-// the pruning) and hall (building H, then Prune with its evaluation).
+// the pruning) and hall (building H, then Prune with its evaluation). As
+// `armor layer --precision float32` does, the float32 runs build H with
+// float32 Gram products (StatsFromActivationsGram).
 func BenchmarkSparseGPTParts(b *testing.B) {
 	for _, d := range []int{1024, 2048} {
 		l := benchLayer(b, d, d, 2048, true)
@@ -51,7 +53,7 @@ func BenchmarkSparseGPTParts(b *testing.B) {
 				b.Run(fmt.Sprintf("d%d/%s/prec=%s", d, v.name, prec), func(b *testing.B) {
 					defer reportCPU(b, cpuTime())
 					for i := 0; i < b.N; i++ {
-						st, err := StatsFromActivations(X, true)
+						st, err := StatsFromActivationsGram(X, true, prec)
 						if err != nil {
 							b.Fatal(err)
 						}

@@ -11,6 +11,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// u32 is float32's unit roundoff, 2⁻²⁴.
+const u32 = 1.0 / (1 << 24)
+
 // Tolerances of SparseGPT in float32 against float64 (and the naive
 // algorithm). Measured on these layers and on 54 more (up to 512 × 1024,
 // seeds 1–3, 2:4 and 4:8, down to 64 calibration rows for 512 inputs):
@@ -133,7 +136,8 @@ func TestSparseGPTFloat32MatchesFloat64(t *testing.T) {
 }
 
 // TestSparseGPTFloat32DeterministicAcrossThreads checks that the float32
-// path is bitwise identical whatever the number of cores.
+// path, H built with float32 Gram products included, is bitwise identical
+// whatever the number of cores.
 func TestSparseGPTFloat32DeterministicAcrossThreads(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	base := randomLayer(t, 300, 520, 333, 4)
@@ -141,7 +145,7 @@ func TestSparseGPTFloat32DeterministicAcrossThreads(t *testing.T) {
 	var refKeep []bool
 	for _, procs := range []int{1, 2, 3} {
 		runtime.GOMAXPROCS(procs)
-		st, err := StatsFromActivations(base.X, true)
+		st, err := StatsFromActivationsGram(base.X, true, Float32)
 		require.NoError(t, err)
 		cfg := DefaultSparseGPTConfig()
 		cfg.Precision = Float32
@@ -182,4 +186,72 @@ func TestSparseGPTPrecisionValidation(t *testing.T) {
 		assert.Contains(t, err.Error(), fmt.Sprintf("sparsegpt precision %q", tc.prec))
 		assert.Equal(t, err, cfg.Validate(Pattern24))
 	}
+}
+
+// TestGramFloat32 checks H built with float32 Gram products against the
+// float64 one. Rounding each activation to float32 and summing n products
+// in float32 changes each Gram entry by at most (n+2)·u·Σ_t |x_ti·x_tj|
+// (the standard dot-product error bound, for any summation order, plus one
+// rounding of each factor), and Σ_t |x_ti·x_tj| ≤ ‖x_i‖·‖x_j‖ (Cauchy–
+// Schwarz); with H = (2/n)·XᵀX, |ΔH_ij| ≤ (n+2)·u·√(H_ii·H_jj). Hdiag and
+// WandaNorm are summed in float64 either way and must not change at all.
+func TestGramFloat32(t *testing.T) {
+	for _, sh := range [][2]int{{333, 520}, {64, 512}, {1000, 96}} {
+		t.Run(fmt.Sprintf("n%d_d%d", sh[0], sh[1]), func(t *testing.T) {
+			l := randomLayer(t, 8, sh[1], sh[0], 3)
+			s64, err := StatsFromActivations(l.X, true)
+			require.NoError(t, err)
+			s32, err := StatsFromActivationsGram(l.X, true, Float32)
+			require.NoError(t, err)
+			assert.Equal(t, s64.Hdiag, s32.Hdiag)
+			assert.Equal(t, s64.WandaNorm, s32.WandaNorm)
+			n, d := sh[0], sh[1]
+			worst := 0.0
+			for i := 0; i < d; i++ {
+				for j := i; j < d; j++ {
+					bound := float64(n+2) * u32 * math.Sqrt(s64.H.At(i, i)*s64.H.At(j, j))
+					dev := math.Abs(s32.H.At(i, j) - s64.H.At(i, j))
+					require.LessOrEqual(t, dev, bound, "H[%d,%d]", i, j)
+					worst = max(worst, dev/bound)
+				}
+			}
+			t.Logf("largest |ΔH_ij| is %.3f of the bound", worst)
+		})
+	}
+}
+
+// TestGramFloat32Streaming: float32 batches (AddFloat32) and the same
+// values as float64 batches (Add) give the same statistics bit for bit, and
+// a bad precision is refused.
+func TestGramFloat32Streaming(t *testing.T) {
+	l := randomLayer(t, 8, 200, 300, 5)
+	X := l.X.(*mat.Dense)
+	r, c := X.Dims()
+	x32 := make([]float32, r*c)
+	for k, v := range X.RawMatrix().Data {
+		x32[k] = float32(v)
+	}
+	x64 := mat.NewDense(r, c, nil)
+	for k, v := range x32 {
+		x64.RawMatrix().Data[k] = float64(v)
+	}
+	a, b := NewAccumulator(c, true), NewAccumulator(c, true)
+	require.NoError(t, a.SetGramPrecision(Float32))
+	require.NoError(t, b.SetGramPrecision(Float32))
+	for _, cut := range [][2]int{{0, 100}, {100, 101}, {101, 300}} {
+		require.NoError(t, a.AddFloat32(x32[cut[0]*c:cut[1]*c], cut[1]-cut[0]))
+		require.NoError(t, b.Add(x64.Slice(cut[0], cut[1], 0, c)))
+	}
+	sa, err := a.Stats()
+	require.NoError(t, err)
+	sb, err := b.Stats()
+	require.NoError(t, err)
+	assert.Equal(t, sa.Hdiag, sb.Hdiag)
+	assert.Equal(t, sa.H.RawSymmetric().Data, sb.H.RawSymmetric().Data)
+
+	err = NewAccumulator(c, true).SetGramPrecision("half")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"half"`)
+	_, err = StatsFromActivationsGram(X, true, "half")
+	assert.Error(t, err)
 }
