@@ -82,9 +82,9 @@ type SparseGPTConfig struct {
 	Precision Precision
 }
 
-// DefaultSparseGPTConfig returns the published settings.
+// DefaultSparseGPTConfig returns the published settings, in float64.
 func DefaultSparseGPTConfig() SparseGPTConfig {
-	return SparseGPTConfig{BlockSize: 128, Damp: 0.01, MaxDampRetries: 5}
+	return SparseGPTConfig{BlockSize: 128, Damp: 0.01, MaxDampRetries: 5, Precision: Float64}
 }
 
 // Validate reports the first impossible setting; a BlockSize ≤ 0 stands for

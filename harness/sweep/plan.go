@@ -110,7 +110,7 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 						}
 					}
 				case "sparsegpt":
-					add(l, m, p, cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp})
+					add(l, m, p, cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp, Precision: precisionParam(c.SparseGPT.Precision)})
 				default:
 					add(l, m, p, cells.Params{})
 				}
@@ -131,6 +131,9 @@ func MethodConfig(j Job, threads int) methods.Config {
 	p := j.Params
 	if j.Method == "sparsegpt" {
 		cfg.SparseGPT.BlockSize, cfg.SparseGPT.Damp = p.LazyBlock, p.Damp
+		if p.Precision != "" {
+			cfg.SparseGPT.Precision = methods.Precision(p.Precision)
+		}
 	}
 	if j.Method == "armor" {
 		a := &cfg.ARMOR
