@@ -110,7 +110,7 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 						}
 					}
 				case "sparsegpt":
-					add(l, m, p, cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp, Precision: precisionParam(c.SparseGPT.Precision)})
+					add(l, m, p, SparseGPTParams(c))
 				default:
 					add(l, m, p, cells.Params{})
 				}
@@ -121,6 +121,13 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 		return nil, notes, fmt.Errorf("the sweep is empty: no layer × method combination")
 	}
 	return jobs, notes, nil
+}
+
+// SparseGPTParams returns the cell parameters of SparseGPT's settings in c
+// (the same for every SparseGPT cell of a sweep); float64 leaves Precision
+// empty, so keys made before the setting existed stay valid.
+func SparseGPTParams(c *config.Config) cells.Params {
+	return cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp, Precision: precisionParam(c.SparseGPT.Precision)}
 }
 
 // MethodConfig returns the methods.Config of job j; threads is ARMOR's
