@@ -38,6 +38,53 @@ func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[
 	}
 }
 
+// sub returns the rows × cols block of m starting at (r0, c0).
+func (m gmat[T]) sub(r0, c0, rows, cols int) gmat[T] {
+	return gmat[T]{rows: rows, cols: cols, stride: m.stride, data: m.data[r0*m.stride+c0:]}
+}
+
+// trsm solves op(a)·X = alpha·b (side Left) or X·op(a) = alpha·b (side
+// Right) for X, overwriting b, with blas64 or blas32; a is square, triangular
+// (uplo) with a non-unit diagonal.
+func trsm[T float](s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
+	switch ad := any(a.data).(type) {
+	case []float64:
+		blas64.Trsm(s, tA, float64(alpha), blas64.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
+			blas64.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float64)})
+	case []float32:
+		blas32.Trsm(s, tA, float32(alpha), blas32.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
+			blas32.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float32)})
+	}
+}
+
+// trmm computes b = alpha·op(a)·b (side Left) or b = alpha·b·op(a) (side
+// Right) with blas64 or blas32; a is square, triangular (uplo) with a
+// non-unit diagonal.
+func trmm[T float](s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
+	switch ad := any(a.data).(type) {
+	case []float64:
+		blas64.Trmm(s, tA, float64(alpha), blas64.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
+			blas64.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float64)})
+	case []float32:
+		blas32.Trmm(s, tA, float32(alpha), blas32.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
+			blas32.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float32)})
+	}
+}
+
+// syrk computes the upper triangle of c = alpha·a·aᵀ + beta·c (t = NoTrans)
+// or c = alpha·aᵀ·a + beta·c (t = Trans) with blas64 or blas32; c is square
+// and its strict lower triangle is not referenced.
+func syrk[T float](t blas.Transpose, alpha T, a gmat[T], beta T, c gmat[T]) {
+	switch ad := any(a.data).(type) {
+	case []float64:
+		blas64.Syrk(t, float64(alpha), blas64.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, float64(beta),
+			blas64.Symmetric{Uplo: blas.Upper, N: c.rows, Stride: c.stride, Data: any(c.data).([]float64)})
+	case []float32:
+		blas32.Syrk(t, float32(alpha), blas32.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, float32(beta),
+			blas32.Symmetric{Uplo: blas.Upper, N: c.rows, Stride: c.stride, Data: any(c.data).([]float32)})
+	}
+}
+
 // blockLayout is how a dimension splits into the diagonal blocks of A or B.
 type blockLayout struct{ sizes, starts []int }
 

@@ -103,23 +103,26 @@ func BenchmarkSparseGPT(b *testing.B) {
 	}
 }
 
-// BenchmarkHessian times accumulating H from 2048 rows of d activations.
+// BenchmarkHessian times accumulating H from 2048 rows of d activations,
+// with float64 and float32 Gram products (Accumulator.SetGramPrecision).
 func BenchmarkHessian(b *testing.B) {
 	for _, d := range []int{1024, 2048} {
-		b.Run(fmt.Sprintf("d%d", d), func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(3, 4))
-			X := mat.NewDense(2048, d, nil)
-			for k := range X.RawMatrix().Data {
-				X.RawMatrix().Data[k] = rng.NormFloat64()
-			}
-			b.ResetTimer()
-			defer reportCPU(b, cpuTime())
-			for i := 0; i < b.N; i++ {
-				if _, err := StatsFromActivations(X, true); err != nil {
-					b.Fatal(err)
+		for _, prec := range []Precision{Float64, Float32} {
+			b.Run(fmt.Sprintf("d%d/gram=%s", d, prec), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(3, 4))
+				X := mat.NewDense(2048, d, nil)
+				for k := range X.RawMatrix().Data {
+					X.RawMatrix().Data[k] = rng.NormFloat64()
 				}
-			}
-		})
+				b.ResetTimer()
+				defer reportCPU(b, cpuTime())
+				for i := 0; i < b.N; i++ {
+					if _, err := StatsFromActivationsGram(X, true, prec); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 

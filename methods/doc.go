@@ -12,9 +12,12 @@
 // error. Methods are pure functions over matrices: this package does no I/O
 // and keeps no global state besides the registry of method names.
 //
-// Precision: statistics, losses and every method run in float64. The
-// calibration activations may arrive as float32 (a model's forward pass);
-// they are widened before they are squared and summed.
+// Precision: statistics, losses and every method run in float64 by default.
+// ARMOR's Adam variant and SparseGPT can keep their working sets in float32
+// instead (ARMORConfig.Precision, SparseGPTConfig.Precision); their results
+// are still evaluated in float64. The calibration activations may arrive as
+// float32 (a model's forward pass); they are widened before they are squared
+// and summed.
 package methods
 
 import _ "github.com/prunebench/armor/internal/blasimpl" // BLAS backend chosen at build time

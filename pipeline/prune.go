@@ -61,6 +61,9 @@ type Options struct {
 	// Hessian accumulates the full H for every layer even when the method
 	// does not need it, so that each layer's output error
 	// E = ||X(W−Ŵ)ᵀ||²/||XWᵀ||² can be reported (O(d_in²) memory).
+	// With sparsegpt in float32 (Config.SparseGPT.Precision), H is built
+	// with float32 Gram products (methods.Accumulator.SetGramPrecision), so
+	// these output errors are computed from that H too.
 	Hessian bool
 	// InPlace prunes m's own weights instead of a clone, halving peak
 	// memory (for a 7B model, 27 GB of float32 weights instead of 54); m
@@ -165,6 +168,10 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 		logf = func(string, ...any) {}
 	}
 	full := opt.Hessian || opt.Method == "sparsegpt"
+	gram := methods.Float64
+	if opt.Method == "sparsegpt" && opt.Config.SparseGPT.Precision == methods.Float32 {
+		gram = methods.Float32 // SparseGPT rounds H to float32 anyway
+	}
 
 	w := m.Weights()
 	pm := m
@@ -192,7 +199,7 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 
 	for i := 0; i < cfg.NLayers; i++ {
 		t0 := time.Now()
-		acc := newBlockStats(cfg, full)
+		acc := newBlockStats(cfg, full, gram)
 		// Both protocols observe block i with its dense weights (w still
 		// holds them); dense keeps the outputs as the next block's input.
 		for c, h := range hs {
@@ -323,8 +330,10 @@ var inputOwner = map[string]string{
 	model.ProjDown: model.ProjDown,
 }
 
-func newBlockStats(cfg model.Config, full bool) *blockStats {
-	return &blockStats{
+// newBlockStats returns the accumulators of one block, with the full H when
+// full is set, its Gram products in precision gram (Float64 or Float32).
+func newBlockStats(cfg model.Config, full bool, gram methods.Precision) *blockStats {
+	b := &blockStats{
 		acc: map[string]*methods.Accumulator{
 			model.ProjQ:    methods.NewAccumulator(cfg.Dim, full),
 			model.ProjO:    methods.NewAccumulator(cfg.Dim, full),
@@ -333,6 +342,10 @@ func newBlockStats(cfg model.Config, full bool) *blockStats {
 		},
 		cache: map[string]*methods.Stats{},
 	}
+	for _, a := range b.acc {
+		_ = a.SetGramPrecision(gram) // Float64 or Float32: never an error
+	}
+	return b
 }
 
 // observe is the model.Observer: it accumulates each distinct input once.
@@ -411,7 +424,7 @@ func CollectStats(m *model.Model, windows [][]int, names []string, full bool, ch
 	}
 	out := map[string]*methods.Stats{}
 	for i := 0; i <= last; i++ {
-		acc := newBlockStats(m.Config(), full)
+		acc := newBlockStats(m.Config(), full, methods.Float64)
 		var obs model.Observer
 		if len(want[i]) > 0 {
 			obs = acc.observe

@@ -100,4 +100,8 @@ func TestPruneEvalConvertCommands(t *testing.T) {
 	if code := run([]string{"prune", "--method", "armor", "--precision", "float16", "--no-eval"}, &o, &e); code == 0 || !strings.Contains(e.String(), "precision") {
 		t.Errorf("prune with a bad precision: exit %d, %q", code, e.String())
 	}
+	e.Reset()
+	if code := run([]string{"prune", "--method", "sparsegpt", "--precision", "float16", "--no-eval"}, &o, &e); code == 0 || !strings.Contains(e.String(), `sparsegpt precision "float16"`) {
+		t.Errorf("sparsegpt prune with a bad precision: exit %d, %q", code, e.String())
+	}
 }

@@ -48,7 +48,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	patience := fs.Int("patience", def.ARMOR.Patience, "armor: stop after this many iterations without improvement (0: never)")
 	seed := fs.Uint64("seed", 0, "armor: random seed of the group selection")
 	groups := fs.Int("groups-per-tile", def.ARMOR.GroupsPerTile, "armor: groups per tile each sparse-core step updates (0: every group)")
-	precision := fs.String("precision", string(methods.Float64), "armor: storage type of the adam variant's working set: float64 or float32 (faster, half the memory)")
+	precision := fs.String("precision", string(methods.Float64), "armor and sparsegpt: float64 or float32 (faster, half the memory): armor's adam working set; sparsegpt's factorization, column loop and the Gram products of H")
 	threads := fs.Int("threads", 0, "goroutines for the kernels (0: all cores); results do not depend on it")
 	history := fs.Bool("history", false, "armor: add the proxy loss after every iteration to the JSON")
 	output := fs.String("output", "", "write W_hat, mask (and A, B, core for armor) to this safetensors file")
@@ -80,8 +80,14 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	cfg.ARMOR.Patience = *patience
 	cfg.ARMOR.Continuous = methods.Continuous(*continuous)
 	cfg.ARMOR.GroupsPerTile, cfg.ARMOR.Precision = *groups, methods.Precision(*precision)
-	if *method == "armor" {
+	cfg.SparseGPT.Precision = methods.Precision(*precision)
+	switch *method {
+	case "armor":
 		if err := cfg.ARMOR.Validate(p); err != nil {
+			return fmt.Errorf("flags: %w", err)
+		}
+	case "sparsegpt":
+		if err := cfg.SparseGPT.Validate(p); err != nil {
 			return fmt.Errorf("flags: %w", err)
 		}
 	}
@@ -93,7 +99,11 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	layer, err := layerFromFile(lf, *method == "sparsegpt")
+	gram := methods.Float64
+	if *method == "sparsegpt" {
+		gram = cfg.SparseGPT.Precision
+	}
+	layer, err := layerFromFile(lf, *method == "sparsegpt", gram)
 	if err != nil {
 		return err
 	}
@@ -124,15 +134,15 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 }
 
 // layerFromFile builds the methods' input from a layer file: statistics from X
-// when present (with the full H only when needed), else from the stored
-// Hessian.
-func layerFromFile(lf *datasets.LayerFile, needH bool) (*methods.Layer, error) {
+// when present (with the full H only when needed, its Gram products in
+// precision gram), else from the stored Hessian.
+func layerFromFile(lf *datasets.LayerFile, needH bool, gram methods.Precision) (*methods.Layer, error) {
 	l := &methods.Layer{W: lf.W}
 	var err error
 	switch {
 	case lf.X != nil:
 		l.X = lf.X
-		l.Stats, err = methods.StatsFromActivations(lf.X, needH)
+		l.Stats, err = methods.StatsFromActivationsGram(lf.X, needH, gram)
 	default:
 		if needH && lf.H == nil {
 			return nil, fmt.Errorf("%s: sparsegpt needs tensor \"X\" or \"H\"; only \"hessian_diag\" is present", lf.Path)

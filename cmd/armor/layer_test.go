@@ -50,6 +50,32 @@ func TestLayerCommandReproducesReferenceLosses(t *testing.T) {
 	}
 }
 
+// TestLayerCommandSparseGPTFloat32: --precision float32 runs SparseGPT (and
+// the Gram products of H) in float32; the proxy loss stays within the
+// float32 tolerance of methods' tests (1e-5 relative) of the float64
+// reference.
+func TestLayerCommandSparseGPTFloat32(t *testing.T) {
+	in := shared.Path(t, "fixtures", "reference", "shared_64x128.safetensors")
+	raw, err := os.ReadFile(strings.TrimSuffix(in, ".safetensors") + ".json")
+	require.NoError(t, err)
+	var meta struct {
+		Results struct {
+			ProxyLoss map[string]float64 `json:"proxy_loss"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &meta))
+	code, stdout, stderr := runCLI("layer", "--input", in, "--method", "sparsegpt", "--precision", "float32")
+	require.Equal(t, 0, code, stderr)
+	var rep struct {
+		ProxyLoss float64 `json:"proxy_loss"`
+		Nonzero   float64 `json:"nonzero_fraction"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	want := meta.Results.ProxyLoss["sparsegpt"]
+	assert.InDelta(t, want, rep.ProxyLoss, 1e-5*want)
+	assert.Equal(t, 0.5, rep.Nonzero)
+}
+
 func TestLayerCommandARMOROutput(t *testing.T) {
 	in := shared.Path(t, "fixtures", "reference", "shared_64x128.safetensors")
 	out := filepath.Join(t.TempDir(), "pruned.safetensors")
@@ -121,6 +147,8 @@ func TestLayerCommandErrors(t *testing.T) {
 		{"bad block size", []string{"layer", "--input", in, "--method", "armor", "--block-size", "6"}, "block size 6"},
 		{"bad selection", []string{"layer", "--input", in, "--method", "armor", "--select", "best"}, `selection "best"`},
 		{"bad continuous", []string{"layer", "--input", in, "--method", "armor", "--continuous", "lbfgs"}, `continuous update "lbfgs"`},
+		{"bad armor precision", []string{"layer", "--input", in, "--method", "armor", "--precision", "float16"}, `armor precision "float16"`},
+		{"bad sparsegpt precision", []string{"layer", "--input", in, "--method", "sparsegpt", "--precision", "float16"}, `sparsegpt precision "float16"`},
 		{"missing file", []string{"layer", "--input", filepath.Join(dir, "nope.safetensors"), "--method", "wanda"}, "nope.safetensors"},
 		{"no W", []string{"layer", "--input", noW, "--method", "wanda"}, `no tensor "W"`},
 		{"sparsegpt without H", []string{"layer", "--input", hOnly, "--method", "sparsegpt"}, `needs tensor "X" or "H"`},

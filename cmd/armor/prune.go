@@ -29,7 +29,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	blockSize := fs.Int("block-size", def.ARMOR.BlockSize, "armor: diagonal block size of A and B (a multiple of M)")
 	iters := fs.Int("iters", def.ARMOR.Iters, "armor: iterations per layer")
 	seed := fs.Uint64("seed", 0, "armor: random seed of the group selection")
-	precision := fs.String("precision", string(methods.Float64), "armor: storage type of the working set, float64 or float32 (half the memory, faster)")
+	precision := fs.String("precision", string(methods.Float64), "armor and sparsegpt: float64 or float32 (half the memory, faster): armor's working set; sparsegpt's factorization, column loop and the Gram products of H (and so of the layer output errors)")
 	dataRoot := fs.String("data-root", "", "data root holding text/ (default $"+datasets.DataRootEnv+")")
 	calText := fs.String("calibration", "", "calibration text; its first half of lines is used, as for TinyStories (default: TinyStories under the data root)")
 	calWindows := fs.Int("cal-windows", datasets.DefaultCalibrationWindows, "calibration windows")
@@ -72,8 +72,14 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	cfg.Pattern = p
 	cfg.ARMOR.BlockSize, cfg.ARMOR.Iters, cfg.ARMOR.Seed = *blockSize, *iters, *seed
 	cfg.ARMOR.Precision = methods.Precision(*precision)
-	if *method == "armor" {
+	cfg.SparseGPT.Precision = methods.Precision(*precision)
+	switch *method {
+	case "armor":
 		if err := cfg.ARMOR.Validate(p); err != nil {
+			return fmt.Errorf("flags: %w", err)
+		}
+	case "sparsegpt":
+		if err := cfg.SparseGPT.Validate(p); err != nil {
 			return fmt.Errorf("flags: %w", err)
 		}
 	}

@@ -229,7 +229,7 @@ func ttqLayer(input string, dOut, dIn, samples int, seed uint64) (*methods.Layer
 		if err != nil {
 			return nil, "", err
 		}
-		l, err := layerFromFile(lf, false)
+		l, err := layerFromFile(lf, false, methods.Float64)
 		return l, filepath.Base(input), err
 	}
 	syn, err := synthetic.Generate(synthetic.Spec{Name: "ttq", DOut: dOut, DIn: dIn, Samples: samples, Seed: seed,

@@ -71,8 +71,8 @@ type Params struct {
 	// default 1, so keys made before the setting existed stay valid, and -1
 	// for every group (the config's 0).
 	GroupsPerTile int `json:"groups_per_tile,omitempty"`
-	// Precision is ARMOR's storage type; empty stands for float64, so keys
-	// made before the setting existed stay valid.
+	// Precision is ARMOR's or SparseGPT's storage type; empty stands for
+	// float64, so keys made before the setting existed stay valid.
 	Precision string  `json:"precision,omitempty"`
 	LazyBlock int     `json:"lazy_block,omitempty"`
 	Damp      float64 `json:"damp,omitempty"`

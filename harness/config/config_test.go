@@ -31,6 +31,7 @@ func TestLoadGood(t *testing.T) {
 	assert.Equal(t, []uint64{0}, c.Seed)
 	assert.Equal(t, 256, c.Source.Synthetic.Samples)
 	assert.Equal(t, 9, c.Line("armor.block_size"))
+	assert.Equal(t, "float64", c.SparseGPT.Precision)
 }
 
 func TestOverrides(t *testing.T) {
@@ -70,6 +71,8 @@ func TestErrors(t *testing.T) {
 		{"unknown method", strings.Replace(good, "wanda", "wandda", 1), nil, []string{"x.yaml:7:", "methods[0]", `did you mean "wanda"`}},
 		{"unknown select", good + "  select: [gradiant]\n", nil, []string{"armor.select[0]", `did you mean "gradient"`}},
 		{"unknown precision", good + "  precision: [flaot32]\n", nil, []string{"armor.precision[0]", `did you mean "float32"`}},
+		{"unknown sparsegpt precision", good + "sparsegpt:\n  precision: flaot32\n", nil, []string{"x.yaml:12:", "sparsegpt.precision", `did you mean "float32"`}},
+		{"sparsegpt precision list", good + "sparsegpt:\n  precision: [float32]\n", nil, []string{"sparsegpt.precision"}},
 		{"float32 without adam", good + "  precision: [float32]\n  continuous: [exact]\n", nil, []string{"armor.precision", "adam continuous update only"}},
 		{"no source", "experiment: t\nmethods: [wanda]\n", nil, []string{"source", "exactly one"}},
 		{"two sources", strings.Replace(good, "source:\n", "source:\n  safetensors: {files: [a]}\n", 1), nil, []string{"source", "exactly one"}},

@@ -138,6 +138,11 @@ type ARMOR struct {
 type SparseGPT struct {
 	LazyBlock int     `yaml:"lazy_block"`
 	Damp      float64 `yaml:"damp"`
+	// Precision is the storage type of SparseGPT's factorization and column
+	// loop: float64 (default) or float32 (methods.SparseGPTConfig.Precision).
+	// It is a single setting, not an axis. The layer statistics (H) are
+	// shared by every method of a sweep and stay float64.
+	Precision string `yaml:"precision"`
 }
 
 // Evaluation lists extra measurements.

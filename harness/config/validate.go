@@ -66,6 +66,9 @@ func (c *Config) setDefaults() {
 	if c.SparseGPT.Damp == 0 {
 		c.SparseGPT.Damp = sd.Damp
 	}
+	if c.SparseGPT.Precision == "" {
+		c.SparseGPT.Precision = string(methods.Float64)
+	}
 	if s := c.Source.Synthetic; s != nil {
 		if s.Samples == 0 {
 			s.Samples = DefaultSamples
@@ -371,6 +374,9 @@ func (c *Config) validate() Errors {
 	}
 	if !(c.SparseGPT.Damp > 0) {
 		bad("sparsegpt.damp", "%g must be > 0", c.SparseGPT.Damp)
+	}
+	if !slices.Contains(KnownPrecision, c.SparseGPT.Precision) {
+		bad("sparsegpt.precision", "%s", oneOf(c.SparseGPT.Precision, KnownPrecision))
 	}
 	if len(c.Evaluation.Perplexity) > 0 && c.Source.Model == nil {
 		bad("evaluation.perplexity", "perplexity needs a model source (source.model)")

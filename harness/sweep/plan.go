@@ -110,7 +110,7 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 						}
 					}
 				case "sparsegpt":
-					add(l, m, p, cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp})
+					add(l, m, p, SparseGPTParams(c))
 				default:
 					add(l, m, p, cells.Params{})
 				}
@@ -123,6 +123,13 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 	return jobs, notes, nil
 }
 
+// SparseGPTParams returns the cell parameters of SparseGPT's settings in c
+// (the same for every SparseGPT cell of a sweep); float64 leaves Precision
+// empty, so keys made before the setting existed stay valid.
+func SparseGPTParams(c *config.Config) cells.Params {
+	return cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp, Precision: precisionParam(c.SparseGPT.Precision)}
+}
+
 // MethodConfig returns the methods.Config of job j; threads is ARMOR's
 // kernel thread count.
 func MethodConfig(j Job, threads int) methods.Config {
@@ -131,6 +138,9 @@ func MethodConfig(j Job, threads int) methods.Config {
 	p := j.Params
 	if j.Method == "sparsegpt" {
 		cfg.SparseGPT.BlockSize, cfg.SparseGPT.Damp = p.LazyBlock, p.Damp
+		if p.Precision != "" {
+			cfg.SparseGPT.Precision = methods.Precision(p.Precision)
+		}
 	}
 	if j.Method == "armor" {
 		a := &cfg.ARMOR

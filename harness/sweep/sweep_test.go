@@ -157,3 +157,23 @@ func TestPrecisionAxis(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"adam/float64": 2, "adam/float32": 2, "gd/float64": 2}, got)
 }
+
+// TestSparseGPTPrecision: sparsegpt.precision reaches the method, and the
+// default (absent or float64) keeps the cell keys made before the setting
+// existed.
+func TestSparseGPTPrecision(t *testing.T) {
+	c, _, def := load(t, "methods=sparsegpt")
+	_, _, f64 := load(t, "methods=sparsegpt sparsegpt.precision=float64")
+	_, _, f32 := load(t, "methods=sparsegpt sparsegpt.precision=float32")
+	require.Len(t, def, 2)
+	for i, j := range def {
+		old := cells.Key(cells.KeyInput{Version: Version, Kind: "layer", LayerID: j.Layer.Identity, Layer: j.Layer.Name,
+			Method: "sparsegpt", Pattern: j.Pattern.String(), Params: cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp}})
+		assert.Equal(t, old, j.Key, "default key as before sparsegpt.precision existed")
+		assert.Equal(t, j.Key, f64[i].Key, "explicit float64 is the default")
+		assert.NotEqual(t, j.Key, f32[i].Key)
+		assert.Equal(t, methods.Float64, MethodConfig(j, 1).SparseGPT.Precision)
+		assert.Equal(t, methods.Float32, MethodConfig(f32[i], 1).SparseGPT.Precision)
+		assert.Equal(t, "float32", f32[i].Params.Precision)
+	}
+}

@@ -82,7 +82,7 @@ func PlanModelCells(c *config.Config, s *Source, maxWindows int) []ModelJob {
 					add(m, p, ps, proto)
 				}
 			case "sparsegpt":
-				add(m, p, cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp}, proto)
+				add(m, p, sweep.SparseGPTParams(c), proto)
 			default:
 				add(m, p, cells.Params{}, proto)
 			}
