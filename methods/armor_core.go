@@ -318,11 +318,7 @@ func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports []
 // run over the tile's rows in order, as updateGroup's would.
 func (ts *tileSet[T]) firstGroupY(groups []Group, order, start []int, maxB int) []float64 {
 	nc := len(ts.lb.sizes)
-	n := len(ts.la.sizes) * nc * maxB
-	if cap(ts.yBuf) < n {
-		ts.yBuf = make([]float64, n)
-	}
-	yAll := ts.yBuf[:n]
+	yAll := ts.yBuffer(maxB)
 	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		Ai := ts.A[i]
@@ -349,6 +345,16 @@ func (ts *tileSet[T]) firstGroupY(groups []Group, order, start []int, maxB int) 
 	return yAll
 }
 
+// yBuffer returns the reused buffer of the first groups' y vectors, maxB
+// entries per tile.
+func (ts *tileSet[T]) yBuffer(maxB int) []float64 {
+	n := len(ts.la.sizes) * len(ts.lb.sizes) * maxB
+	if cap(ts.yBuf) < n {
+		ts.yBuf = make([]float64, n)
+	}
+	return ts.yBuf[:n]
+}
+
 // firstGroupYFromTg is firstGroupY read off the current gradients instead
 // of a pass over E: Tg = Aᵀ·G with G = E·diag(c·h), c = 2/denom, so row ρ of
 // tile (i, j) of Tg is c·h ⊙ (E_tileᵀ·a) for a = A_i[:, ρ], and y is that
@@ -356,11 +362,7 @@ func (ts *tileSet[T]) firstGroupY(groups []Group, order, start []int, maxB int) 
 // direct sum by the rounding of G and of the product in the storage type.
 func (ts *tileSet[T]) firstGroupYFromTg(groups []Group, order, start []int, maxB int) []float64 {
 	nc := len(ts.lb.sizes)
-	n := len(ts.la.sizes) * nc * maxB
-	if cap(ts.yBuf) < n {
-		ts.yBuf = make([]float64, n)
-	}
-	yAll := ts.yBuf[:n]
+	yAll := ts.yBuffer(maxB)
 	c := 2 / ts.denom
 	for t := 0; t+1 < len(start); t++ {
 		if start[t] == start[t+1] {

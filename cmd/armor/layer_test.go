@@ -24,7 +24,10 @@ func runCLI(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func TestLayerCommandReproducesReferenceLosses(t *testing.T) {
+// referenceLosses returns the path of the 64 × 128 reference fixture and the
+// proxy losses the authors' implementations recorded for it, by method.
+func referenceLosses(t *testing.T) (string, map[string]float64) {
+	t.Helper()
 	in := shared.Path(t, "fixtures", "reference", "shared_64x128.safetensors")
 	raw, err := os.ReadFile(strings.TrimSuffix(in, ".safetensors") + ".json")
 	require.NoError(t, err)
@@ -34,6 +37,11 @@ func TestLayerCommandReproducesReferenceLosses(t *testing.T) {
 		} `json:"results"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &meta))
+	return in, meta.Results.ProxyLoss
+}
+
+func TestLayerCommandReproducesReferenceLosses(t *testing.T) {
+	in, refLoss := referenceLosses(t)
 	for method, key := range map[string]string{"wanda": "wanda", "nowag": "nowag_p", "sparsegpt": "sparsegpt"} {
 		code, stdout, stderr := runCLI("layer", "--input", in, "--method", method)
 		require.Equal(t, 0, code, stderr)
@@ -44,7 +52,7 @@ func TestLayerCommandReproducesReferenceLosses(t *testing.T) {
 		for _, k := range []string{"method", "pattern", "block_size", "iterations", "proxy_loss", "output_error", "nonzero_fraction", "overhead_fraction", "seconds"} {
 			assert.Contains(t, rep, k)
 		}
-		want := meta.Results.ProxyLoss[key]
+		want := refLoss[key]
 		assert.InDelta(t, want, rep["proxy_loss"].(float64), 1e-9*want, method)
 		assert.Equal(t, 0.5, rep["nonzero_fraction"])
 	}
@@ -55,15 +63,7 @@ func TestLayerCommandReproducesReferenceLosses(t *testing.T) {
 // float32 tolerance of methods' tests (1e-5 relative) of the float64
 // reference.
 func TestLayerCommandSparseGPTFloat32(t *testing.T) {
-	in := shared.Path(t, "fixtures", "reference", "shared_64x128.safetensors")
-	raw, err := os.ReadFile(strings.TrimSuffix(in, ".safetensors") + ".json")
-	require.NoError(t, err)
-	var meta struct {
-		Results struct {
-			ProxyLoss map[string]float64 `json:"proxy_loss"`
-		} `json:"results"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &meta))
+	in, refLoss := referenceLosses(t)
 	code, stdout, stderr := runCLI("layer", "--input", in, "--method", "sparsegpt", "--precision", "float32")
 	require.Equal(t, 0, code, stderr)
 	var rep struct {
@@ -71,7 +71,7 @@ func TestLayerCommandSparseGPTFloat32(t *testing.T) {
 		Nonzero   float64 `json:"nonzero_fraction"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
-	want := meta.Results.ProxyLoss["sparsegpt"]
+	want := refLoss["sparsegpt"]
 	assert.InDelta(t, want, rep.ProxyLoss, 1e-5*want)
 	assert.Equal(t, 0.5, rep.Nonzero)
 }
