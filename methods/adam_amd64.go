@@ -13,6 +13,12 @@ func adamKeep32AVX2(x, g, m, v []float32, keep []bool, s []float32, c *adamConst
 //go:noescape
 func adamKeep64AVX2(x, g, m, v []float64, keep []bool, s []float64, c *adamConsts[float64])
 
+//go:noescape
+func adam32AVX2(x, g, m, v []float32, c *adamConsts[float32])
+
+//go:noescape
+func adam64AVX2(x, g, m, v []float64, c *adamConsts[float64])
+
 // adamKeepFast runs the masked Adam update with AVX2 when the processor has
 // it (eight float32 or four float64 entries at a time, the remainder in Go);
 // it reports false, doing nothing, when it cannot.
@@ -20,50 +26,51 @@ func adamKeepFast[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T])
 	if !haveAdamAVX2 {
 		return false
 	}
-	var n int
-	switch xt := any(x).(type) {
-	case []float32:
-		n = len(x) / 8 * 8
-		if n > 0 {
-			// Reslicing checks the lengths the assembly relies on.
-			adamKeep32AVX2(xt[:n], any(g).([]float32)[:n], any(m).([]float32)[:n], any(v).([]float32)[:n],
-				keep[:n], any(s).([]float32)[:n], any(c).(*adamConsts[float32]))
-		}
-	case []float64:
-		n = len(x) / 4 * 4
-		if n > 0 {
-			adamKeep64AVX2(xt[:n], any(g).([]float64)[:n], any(m).([]float64)[:n], any(v).([]float64)[:n],
-				keep[:n], any(s).([]float64)[:n], any(c).(*adamConsts[float64]))
-		}
-	}
+	n := adamAVX2(x, g, m, v, keep, s, c)
 	adamKeepGo(x[n:], g[n:], m[n:], v[n:], keep[n:], s[n:], c)
 	return true
 }
-
-//go:noescape
-func adam32AVX2(x, g, m, v []float32, c *adamConsts[float32])
-
-//go:noescape
-func adam64AVX2(x, g, m, v []float64, c *adamConsts[float64])
 
 // adamFast is adamKeepFast for the unmasked update (adamGo).
 func adamFast[T float](x, g, m, v []T, c *adamConsts[T]) bool {
 	if !haveAdamAVX2 {
 		return false
 	}
-	var n int
-	switch xt := any(x).(type) {
-	case []float32:
-		n = len(x) / 8 * 8
-		if n > 0 {
-			adam32AVX2(xt[:n], any(g).([]float32)[:n], any(m).([]float32)[:n], any(v).([]float32)[:n], any(c).(*adamConsts[float32]))
-		}
-	case []float64:
-		n = len(x) / 4 * 4
-		if n > 0 {
-			adam64AVX2(xt[:n], any(g).([]float64)[:n], any(m).([]float64)[:n], any(v).([]float64)[:n], any(c).(*adamConsts[float64]))
-		}
-	}
+	n := adamAVX2(x, g, m, v, nil, nil, c)
 	adamGo(x[n:], g[n:], m[n:], v[n:], c)
 	return true
+}
+
+// adamAVX2 runs the assembly kernel on the longest prefix of x it takes (a
+// multiple of 8 float32 or 4 float64 entries), masked when keep is given,
+// and returns the prefix's length. Reslicing checks the lengths the
+// assembly relies on.
+func adamAVX2[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) int {
+	switch xt := any(x).(type) {
+	case []float32:
+		n := len(x) / 8 * 8
+		if n == 0 {
+			return 0
+		}
+		g32, m32, v32, c32 := any(g).([]float32)[:n], any(m).([]float32)[:n], any(v).([]float32)[:n], any(c).(*adamConsts[float32])
+		if keep == nil {
+			adam32AVX2(xt[:n], g32, m32, v32, c32)
+		} else {
+			adamKeep32AVX2(xt[:n], g32, m32, v32, keep[:n], any(s).([]float32)[:n], c32)
+		}
+		return n
+	case []float64:
+		n := len(x) / 4 * 4
+		if n == 0 {
+			return 0
+		}
+		g64, m64, v64, c64 := any(g).([]float64)[:n], any(m).([]float64)[:n], any(v).([]float64)[:n], any(c).(*adamConsts[float64])
+		if keep == nil {
+			adam64AVX2(xt[:n], g64, m64, v64, c64)
+		} else {
+			adamKeep64AVX2(xt[:n], g64, m64, v64, keep[:n], any(s).([]float64)[:n], c64)
+		}
+		return n
+	}
+	return 0
 }
