@@ -237,7 +237,7 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 		} else {
 			wAll = ts.groupWeights()
 			parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
-				ts.groupWeightsCols(wAll, 0, ts.dOut, ts.lb.starts[j], ts.lb.sizes[j])
+				ts.groupWeightsCols(wAll, ts.lb.starts[j], ts.lb.sizes[j])
 			})
 		}
 	}

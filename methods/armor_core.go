@@ -306,7 +306,7 @@ func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports []
 		ts.rankOneE(i, j, a, dsb, sc)
 	}
 	if pend != nil {
-		ts.recordGrad(i, j, a, dsb, pend, slot)
+		ts.recordGrad(i, j, a, dsb, pend, slot, sc)
 	}
 	return changed, dq
 }
@@ -429,7 +429,7 @@ func (ts *tileSet[T]) pendingFor(n, maxB int) *pendingGrad[T] {
 //
 // with c = 2/denom: O(b²) work instead of two tile products. The vectors are
 // formed in float64 and rounded once to the storage type.
-func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], slot int) {
+func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], slot int, sc *groupScratch[T]) {
 	rs := ts.la.sizes[i]
 	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 	Ai, Bj := ts.A[i], ts.B[j]
@@ -437,13 +437,7 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 	aT, ataT, dhT, bdhT := p.a[o:o+rs], p.ata[o:o+rs], p.dh[o:o+cs], p.bdh[o:o+cs]
 	c := 2 / ts.denom
 	h := ts.h[c0 : c0+cs]
-	var dhBuf [512]float64
-	dh := dhBuf[:0]
-	if cs <= len(dhBuf) {
-		dh = dhBuf[:cs]
-	} else {
-		dh = make([]float64, cs)
-	}
+	dh := sc.dh[:cs]
 	for v, d := range dsb {
 		dh[v] = c * d * h[v]
 		dhT[v] = T(dh[v])
@@ -451,13 +445,7 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 	// A_iᵀ·a, row by row of A_i: every sum still runs over u in order from
 	// 0, as a dot product per column would, but reads A_i contiguously and
 	// keeps rs independent sums instead of one chain of dependent additions.
-	var ataBuf [512]float64
-	ata := ataBuf[:0]
-	if rs <= len(ataBuf) {
-		ata = ataBuf[:rs]
-	} else {
-		ata = make([]float64, rs)
-	}
+	ata := clear0(sc.ata[:rs])
 	for u := 0; u < rs; u++ {
 		au := a[u]
 		for w, x := range Ai[u*rs : (u+1)*rs] {
@@ -532,6 +520,7 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 // algebra in float64, and the rank-one update's vectors in the storage type.
 type groupScratch[T float] struct {
 	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb []float64
+	dh, ata                                                    []float64 // recordGrad's
 	dsbT                                                       []T
 	inP                                                        []bool
 }
@@ -544,6 +533,7 @@ func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
 		x: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
 		bestX: make([]float64, 0, N), nw: make([]float64, M), delta: make([]float64, M),
 		dsb: make([]float64, maxB), dsbT: make([]T, maxB), inP: make([]bool, M),
+		dh: make([]float64, maxB), ata: make([]float64, maxB),
 	}
 }
 

@@ -354,7 +354,7 @@ func (ts *tileSet[T]) gradCols() float64 {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
 		gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
 		if wAll != nil {
-			ts.groupWeightsCols(wAll, 0, ts.dOut, c0, cs)
+			ts.groupWeightsCols(wAll, c0, cs)
 		}
 	})
 	ts.gradValid, ts.wSelValid = true, wAll != nil
@@ -370,13 +370,13 @@ func (ts *tileSet[T]) groupWeights() []float64 {
 	return ts.wSel
 }
 
-// groupWeightsCols writes into wAll the weights of the groups in rows
-// r0..r0+rn and columns c0..c0+cs (whole groups): the L1 norm of GS over each group, summed in
+// groupWeightsCols writes into wAll the weights of the groups in columns
+// c0..c0+cs (whole groups): the L1 norm of GS over each group, summed in
 // column order in float64.
-func (ts *tileSet[T]) groupWeightsCols(wAll []float64, r0, rn, c0, cs int) {
+func (ts *tileSet[T]) groupWeightsCols(wAll []float64, c0, cs int) {
 	M := ts.p.M
 	gPerRow := ts.dIn / M
-	for r := r0; r < r0+rn; r++ {
+	for r := 0; r < ts.dOut; r++ {
 		row := ts.GS[r*ts.dIn+c0 : r*ts.dIn+c0+cs]
 		wr := wAll[r*gPerRow+c0/M : r*gPerRow+(c0+cs)/M]
 		if M == 4 {
