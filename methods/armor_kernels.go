@@ -38,6 +38,51 @@ func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[
 	}
 }
 
+// tileGemm computes c = op(a)·b (f nil) or c = ±f + op(a)·b (− when neg)
+// for ARMOR's tile products. In float32 on a processor with AVX2 and FMA,
+// and when c's width is a multiple of 16 (fastTile), it runs the assembly
+// kernel sgemmFMA: it reads a and b in place (no packing pass over the large
+// operand, no pass zeroing c or copying f), and each entry is one fused
+// multiply-add chain in a fixed order, so the result is bitwise independent
+// of the threads as with BLAS. Otherwise it copies ±f into c and calls gemm.
+func tileGemm[T float](tA blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], neg bool) {
+	if a32, ok := any(a.data).([]float32); ok && haveSgemmFMA {
+		m, k, rs, ks := a.rows, a.cols, a.stride, 1
+		if tA == blas.Trans {
+			m, k, rs, ks = a.cols, a.rows, 1, a.stride
+		}
+		var f32 []float32
+		ldf := 0
+		if f != nil {
+			f32, ldf = any(f.data).([]float32), f.stride
+		}
+		if sgemmFMA(m, c.cols, k, a32, rs, ks, any(b.data).([]float32), b.stride, any(c.data).([]float32), c.stride, f32, ldf, neg) {
+			return
+		}
+	}
+	beta := T(0)
+	if f != nil {
+		beta = 1
+		for r := 0; r < c.rows; r++ {
+			cr, fr := c.data[r*c.stride:r*c.stride+c.cols], f.data[r*f.stride:r*f.stride+c.cols]
+			for k, v := range fr {
+				if neg {
+					v = -v
+				}
+				cr[k] = v
+			}
+		}
+	}
+	gemm(tA, blas.NoTrans, 1, a, b, beta, c)
+}
+
+// fastTile reports whether tileGemm runs the assembly kernel for an output
+// n columns wide in storage type T.
+func fastTile[T float](n int) bool {
+	_, f32 := any(T(0)).(float32)
+	return f32 && haveSgemmFMA && n%16 == 0
+}
+
 // sub returns the rows × cols block of m starting at (r0, c0).
 func (m gmat[T]) sub(r0, c0, rows, cols int) gmat[T] {
 	return gmat[T]{rows: rows, cols: cols, stride: m.stride, data: m.data[r0*m.stride+c0:]}
@@ -126,6 +171,7 @@ type tileSet[T float] struct {
 	dOut, dIn int
 	la, lb    blockLayout
 	A, B      [][]T // diagonal blocks, row-major
+	bT        [][]T // B's blocks transposed, scratch of gradCols
 
 	V, S, SB, E, wbar []T
 	keep              []bool
@@ -193,7 +239,7 @@ func (ts *tileSet[T]) forward() {
 func (ts *tileSet[T]) forwardSB() {
 	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		gemm(blas.NoTrans, blas.NoTrans, 1, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.SB, 0, ts.dOut, c0, cs))
+		tileGemm(blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, 0, ts.dOut, c0, cs), nil, false)
 	})
 }
 
@@ -207,14 +253,11 @@ func (ts *tileSet[T]) residual() {
 // residualRows is residual's task for row block i.
 func (ts *tileSet[T]) residualRows(i int) {
 	r0, rs := ts.la.starts[i], ts.la.sizes[i]
-	// E = −W̄ first, then E += A_i·SB with β = 1: the same arithmetic as
-	// copying W̄ and calling gemm with β = −1, without BLAS's separate pass
-	// that scales E by β.
-	e, w := ts.E[r0*ts.dIn:(r0+rs)*ts.dIn], ts.wbar[r0*ts.dIn:(r0+rs)*ts.dIn]
-	for k, v := range w {
-		e[k] = -v
-	}
-	gemm(blas.NoTrans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), 1, ts.sub(ts.E, r0, rs, 0, ts.dIn))
+	// E = −W̄ + A_i·SB: with BLAS, E = −W̄ first and then β = 1, the same
+	// arithmetic as copying W̄ and calling gemm with β = −1 without BLAS's
+	// separate pass that scales E by β.
+	w := ts.sub(ts.wbar, r0, rs, 0, ts.dIn)
+	tileGemm(blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), ts.sub(ts.E, r0, rs, 0, ts.dIn), &w, true)
 }
 
 // settle brings E up to date after a lazy sparse-core step.
@@ -325,6 +368,9 @@ func (ts *tileSet[T]) gradPrep() {
 	if ts.hT == nil {
 		ts.hT = make([]T, ts.dIn)
 	}
+	if ts.bT == nil {
+		ts.bT = newBlocks[T](ts.lb)
+	}
 	scale := 2 / ts.denom
 	for j, v := range ts.h {
 		ts.hT[j] = T(scale * v)
@@ -339,7 +385,7 @@ func (ts *tileSet[T]) gradRows(i int) {
 	for r := r0; r < r0+rs; r++ {
 		ts.rowSums[r] = weightedSq(ts.E[r*ts.dIn:(r+1)*ts.dIn], ts.h, ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.hT)
 	}
-	gemm(blas.Trans, blas.NoTrans, 1, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), 0, ts.sub(ts.Tg, r0, rs, 0, ts.dIn))
+	tileGemm(blas.Trans, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.Tg, r0, rs, 0, ts.dIn), nil, false)
 }
 
 // gradCols finishes refreshGrad: GS = Tg·Bᵀ by column blocks (and the
@@ -352,7 +398,18 @@ func (ts *tileSet[T]) gradCols() float64 {
 	}
 	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
+		if fastTile[T](cs) {
+			// The kernel reads B_jᵀ by rows: transpose the block first.
+			bt, bj := ts.bT[j][:cs*cs], ts.B[j]
+			for u := 0; u < cs; u++ {
+				for v := 0; v < cs; v++ {
+					bt[v*cs+u] = bj[u*cs+v]
+				}
+			}
+			tileGemm(blas.NoTrans, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.bT, j, ts.lb), ts.sub(ts.GS, 0, ts.dOut, c0, cs), nil, false)
+		} else {
+			gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
+		}
 		if wAll != nil {
 			ts.groupWeightsCols(wAll, c0, cs)
 		}
@@ -414,7 +471,7 @@ func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
 	if gB != nil {
 		parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 			c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-			gemm(blas.Trans, blas.NoTrans, 1, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), 0, blk(gB, j, ts.lb))
+			tileGemm(blas.Trans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
 		})
 	}
 }

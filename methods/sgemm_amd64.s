@@ -1,0 +1,196 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func sgemm6x16(m, k int, a *float32, rs, ks int, b *float32, ldb int, c *float32, ldc int, f *float32, ldf int, mode int)
+//
+// One 6 × 16 block of C = F + A·B in float32, for the first m ≤ 6 rows: A's
+// entry (r, p) is a[r·rs + p·ks], B's row p is the 16 floats at b[p·ldb],
+// C's and F's rows r the 16 floats at c[r·ldc] and f[r·ldf]. F is 0 (mode
+// 0), the block at f (mode 1; f may be c) or its negation (mode 2). Each
+// entry of C is one chain of fused multiply-adds over p = 0, 1, …, k−1,
+// starting from F's entry, so the result does not depend on how a caller
+// splits m, n or k. Rows past m repeat row m−1's reads and are not stored.
+// k ≥ 1.
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-96
+	MOVQ m+0(FP), CX
+	MOVQ a+16(FP), SI
+	MOVQ rs+24(FP), R8
+	SHLQ $2, R8
+
+	// Row pointers of A, clamped to row m−1.
+	MOVQ SI, R11
+	ADDQ R8, R11
+	CMPQ CX, $2
+	CMOVQLT SI, R11
+	MOVQ R11, R12
+	ADDQ R8, R12
+	CMPQ CX, $3
+	CMOVQLT R11, R12
+	MOVQ R12, R13
+	ADDQ R8, R13
+	CMPQ CX, $4
+	CMOVQLT R12, R13
+	MOVQ R13, R14
+	ADDQ R8, R14
+	CMPQ CX, $5
+	CMOVQLT R13, R14
+	MOVQ R14, R15
+	ADDQ R8, R15
+	CMPQ CX, $6
+	CMOVQLT R14, R15
+
+	MOVQ ks+32(FP), R10
+	SHLQ $2, R10
+	MOVQ b+40(FP), BX
+	MOVQ ldb+48(FP), R8
+	SHLQ $2, R8
+	MOVQ c+56(FP), DX
+	MOVQ ldc+64(FP), DI
+	SHLQ $2, DI
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	MOVQ mode+88(FP), AX
+	CMPQ AX, $0
+	JEQ start
+	CMPQ AX, $1
+	JEQ load
+	// mode 2: F = −f, as 0 − f (exact).
+	MOVQ f+72(FP), AX
+	MOVQ ldf+80(FP), R9
+	SHLQ $2, R9
+	VSUBPS (AX), Y0, Y0
+	VSUBPS 32(AX), Y1, Y1
+	CMPQ CX, $2
+	JLT start
+	ADDQ R9, AX
+	VSUBPS (AX), Y2, Y2
+	VSUBPS 32(AX), Y3, Y3
+	CMPQ CX, $3
+	JLT start
+	ADDQ R9, AX
+	VSUBPS (AX), Y4, Y4
+	VSUBPS 32(AX), Y5, Y5
+	CMPQ CX, $4
+	JLT start
+	ADDQ R9, AX
+	VSUBPS (AX), Y6, Y6
+	VSUBPS 32(AX), Y7, Y7
+	CMPQ CX, $5
+	JLT start
+	ADDQ R9, AX
+	VSUBPS (AX), Y8, Y8
+	VSUBPS 32(AX), Y9, Y9
+	CMPQ CX, $6
+	JLT start
+	ADDQ R9, AX
+	VSUBPS (AX), Y10, Y10
+	VSUBPS 32(AX), Y11, Y11
+	JMP start
+
+load:
+	MOVQ f+72(FP), AX
+	MOVQ ldf+80(FP), R9
+	SHLQ $2, R9
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	CMPQ CX, $2
+	JLT start
+	ADDQ R9, AX
+	VMOVUPS (AX), Y2
+	VMOVUPS 32(AX), Y3
+	CMPQ CX, $3
+	JLT start
+	ADDQ R9, AX
+	VMOVUPS (AX), Y4
+	VMOVUPS 32(AX), Y5
+	CMPQ CX, $4
+	JLT start
+	ADDQ R9, AX
+	VMOVUPS (AX), Y6
+	VMOVUPS 32(AX), Y7
+	CMPQ CX, $5
+	JLT start
+	ADDQ R9, AX
+	VMOVUPS (AX), Y8
+	VMOVUPS 32(AX), Y9
+	CMPQ CX, $6
+	JLT start
+	ADDQ R9, AX
+	VMOVUPS (AX), Y10
+	VMOVUPS 32(AX), Y11
+
+start:
+	XORQ AX, AX
+	MOVQ k+8(FP), CX
+
+loop:
+	VMOVUPS (BX), Y12
+	VMOVUPS 32(BX), Y13
+	VBROADCASTSS (SI)(AX*1), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS (R11)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y2
+	VFMADD231PS Y13, Y15, Y3
+	VBROADCASTSS (R12)(AX*1), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS (R13)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VBROADCASTSS (R14)(AX*1), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS (R15)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y10
+	VFMADD231PS Y13, Y15, Y11
+	ADDQ R10, AX
+	ADDQ R8, BX
+	DECQ CX
+	JNZ loop
+
+	MOVQ m+0(FP), CX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	CMPQ CX, $2
+	JLT done
+	ADDQ DI, DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	CMPQ CX, $3
+	JLT done
+	ADDQ DI, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	CMPQ CX, $4
+	JLT done
+	ADDQ DI, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	CMPQ CX, $5
+	JLT done
+	ADDQ DI, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	CMPQ CX, $6
+	JLT done
+	ADDQ DI, DX
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+
+done:
+	VZEROUPPER
+	RET
