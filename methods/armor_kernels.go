@@ -38,14 +38,14 @@ func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[
 	}
 }
 
-// tileGemm computes c = op(a)·b (f nil) or c = ±f + op(a)·b (− when neg)
+// tileGemm computes c = op(a)·op(b) (f nil) or c = ±f + op(a)·op(b) (− when neg)
 // for ARMOR's tile products. In float32 on a processor with AVX2 and FMA,
 // and when c's width is a multiple of 16 (fastTile), it runs the assembly
 // kernel sgemmFMA: it reads a and b in place (no packing pass over the large
 // operand, no pass zeroing c or copying f), and each entry is one fused
 // multiply-add chain in a fixed order, so the result is bitwise independent
 // of the threads as with BLAS. Otherwise it copies ±f into c and calls gemm.
-func tileGemm[T float](tA blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], neg bool) {
+func tileGemm[T float](tA, tB blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], neg bool) {
 	if a32, ok := any(a.data).([]float32); ok && haveSgemmFMA {
 		m, k, rs, ks := a.rows, a.cols, a.stride, 1
 		if tA == blas.Trans {
@@ -56,7 +56,7 @@ func tileGemm[T float](tA blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], n
 		if f != nil {
 			f32, ldf = any(f.data).([]float32), f.stride
 		}
-		if sgemmFMA(m, c.cols, k, a32, rs, ks, any(b.data).([]float32), b.stride, any(c.data).([]float32), c.stride, f32, ldf, neg) {
+		if sgemmFMA(m, c.cols, k, a32, rs, ks, any(b.data).([]float32), b.stride, tB == blas.Trans, any(c.data).([]float32), c.stride, f32, ldf, neg) {
 			return
 		}
 	}
@@ -73,7 +73,7 @@ func tileGemm[T float](tA blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], n
 			}
 		}
 	}
-	gemm(tA, blas.NoTrans, 1, a, b, beta, c)
+	gemm(tA, tB, 1, a, b, beta, c)
 }
 
 // fastTile reports whether tileGemm runs the assembly kernel for an output
@@ -171,7 +171,6 @@ type tileSet[T float] struct {
 	dOut, dIn int
 	la, lb    blockLayout
 	A, B      [][]T // diagonal blocks, row-major
-	bT        [][]T // B's blocks transposed, scratch of gradCols
 
 	V, S, SB, E, wbar []T
 	keep              []bool
@@ -239,7 +238,7 @@ func (ts *tileSet[T]) forward() {
 func (ts *tileSet[T]) forwardSB() {
 	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		tileGemm(blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, 0, ts.dOut, c0, cs), nil, false)
+		tileGemm(blas.NoTrans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, 0, ts.dOut, c0, cs), nil, false)
 	})
 }
 
@@ -257,7 +256,7 @@ func (ts *tileSet[T]) residualRows(i int) {
 	// arithmetic as copying W̄ and calling gemm with β = −1 without BLAS's
 	// separate pass that scales E by β.
 	w := ts.sub(ts.wbar, r0, rs, 0, ts.dIn)
-	tileGemm(blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), ts.sub(ts.E, r0, rs, 0, ts.dIn), &w, true)
+	tileGemm(blas.NoTrans, blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), ts.sub(ts.E, r0, rs, 0, ts.dIn), &w, true)
 }
 
 // settle brings E up to date after a lazy sparse-core step.
@@ -368,9 +367,6 @@ func (ts *tileSet[T]) gradPrep() {
 	if ts.hT == nil {
 		ts.hT = make([]T, ts.dIn)
 	}
-	if ts.bT == nil {
-		ts.bT = newBlocks[T](ts.lb)
-	}
 	scale := 2 / ts.denom
 	for j, v := range ts.h {
 		ts.hT[j] = T(scale * v)
@@ -385,7 +381,7 @@ func (ts *tileSet[T]) gradRows(i int) {
 	for r := r0; r < r0+rs; r++ {
 		ts.rowSums[r] = weightedSq(ts.E[r*ts.dIn:(r+1)*ts.dIn], ts.h, ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.hT)
 	}
-	tileGemm(blas.Trans, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.Tg, r0, rs, 0, ts.dIn), nil, false)
+	tileGemm(blas.Trans, blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.Tg, r0, rs, 0, ts.dIn), nil, false)
 }
 
 // gradCols finishes refreshGrad: GS = Tg·Bᵀ by column blocks (and the
@@ -398,18 +394,7 @@ func (ts *tileSet[T]) gradCols() float64 {
 	}
 	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		if fastTile[T](cs) {
-			// The kernel reads B_jᵀ by rows: transpose the block first.
-			bt, bj := ts.bT[j][:cs*cs], ts.B[j]
-			for u := 0; u < cs; u++ {
-				for v := 0; v < cs; v++ {
-					bt[v*cs+u] = bj[u*cs+v]
-				}
-			}
-			tileGemm(blas.NoTrans, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.bT, j, ts.lb), ts.sub(ts.GS, 0, ts.dOut, c0, cs), nil, false)
-		} else {
-			gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), 0, ts.sub(ts.GS, 0, ts.dOut, c0, cs))
-		}
+		tileGemm(blas.NoTrans, blas.Trans, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.GS, 0, ts.dOut, c0, cs), nil, false)
 		if wAll != nil {
 			ts.groupWeightsCols(wAll, c0, cs)
 		}
@@ -465,13 +450,13 @@ func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
 	if gA != nil {
 		parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
 			r0, rs := ts.la.starts[i], ts.la.sizes[i]
-			gemm(blas.NoTrans, blas.Trans, 1, ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.SB, r0, rs, 0, ts.dIn), 0, blk(gA, i, ts.la))
+			tileGemm(blas.NoTrans, blas.Trans, ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.SB, r0, rs, 0, ts.dIn), blk(gA, i, ts.la), nil, false)
 		})
 	}
 	if gB != nil {
 		parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
 			c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-			tileGemm(blas.Trans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
+			tileGemm(blas.Trans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
 		})
 	}
 }
