@@ -4,6 +4,7 @@ package methods
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/cpu"
 )
@@ -15,15 +16,22 @@ var haveSgemmFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func sgemm6x16(m, k int, a *float32, rs, ks int, b *float32, ldb int, c *float32, ldc int, f *float32, ldf int, mode int)
 
 //go:noescape
-func spack16(dst, src *float32, ld, rows int)
+func spack16(dst *float32, pstride int, src *float32, ld, rows, np int)
 
 //go:noescape
 func spack16T(dst, src *float32, ld, cols int)
 
-// sgemmKC is how many steps of the inner dimension sgemmFMA runs per pass
-// over a 16-column panel of B: 256 rows of 16 floats stay in L1. It does not
-// change the result (see sgemm6x16).
-const sgemmKC = 256
+// sgemmKC × sgemmNC is the block of B that sgemmFMA packs at a time (128
+// KiB, for L2); each 16-column panel of it (16 KiB) stays in L1 while the
+// kernel runs over it. The blocking does not change the result (see
+// sgemm6x16).
+const (
+	sgemmKC = 256
+	sgemmNC = 128
+)
+
+// sgemmBuf holds packed blocks of B, one per running sgemmFMA.
+var sgemmBuf = sync.Pool{New: func() any { return new([sgemmKC * sgemmNC]float32) }}
 
 // sgemmFMA computes c = f + a·b for the m × n matrix c (row stride ldc),
 // where a's entry (r, p) is a[r·rs + p·ks] (so either orientation of a
@@ -66,7 +74,8 @@ func sgemmFMA(m, n, k int, a []float32, rs, ks int, b []float32, ldb int, bt boo
 		}
 		return true
 	}
-	var panel [sgemmKC * 16]float32
+	buf := sgemmBuf.Get().(*[sgemmKC * sgemmNC]float32)
+	defer sgemmBuf.Put(buf)
 	for p0 := 0; p0 < k; p0 += sgemmKC {
 		kc := min(sgemmKC, k-p0)
 		// The first pass starts from f, the later ones from c.
@@ -80,25 +89,36 @@ func sgemmFMA(m, n, k int, a []float32, rs, ks int, b []float32, ldb int, bt boo
 		default:
 			fb, ldfb = f, ldf
 		}
-		for j := 0; j < n; j += 16 {
-			// The panel is copied to contiguous memory first (transposed
-			// when bt): with a row stride of a multiple of 4 KiB its rows
-			// would all compete for the same few L1 sets.
+		for j0 := 0; j0 < n; j0 += sgemmNC {
+			nc := min(sgemmNC, n-j0)
+			// Pack the kc × nc block of B into nc/16 contiguous panels of
+			// kc × 16 (transposed when bt): read in place, rows a multiple
+			// of 4 KiB apart would compete for the same few L1 sets.
+			pstride := kc * 16
 			if bt {
 				k8 := kc / 8 * 8
-				if k8 > 0 {
-					spack16T(&panel[0], &b[j*ldb+p0], ldb, k8)
-				}
-				for q := 0; q < 16; q++ {
-					for p := k8; p < kc; p++ {
-						panel[p*16+q] = b[(j+q)*ldb+p0+p]
+				for q0 := 0; q0 < nc; q0 += 16 {
+					pan := buf[q0/16*pstride:]
+					if k8 > 0 {
+						spack16T(&pan[0], &b[(j0+q0)*ldb+p0], ldb, k8)
+					}
+					for q := 0; q < 16; q++ {
+						for p := k8; p < kc; p++ {
+							pan[p*16+q] = b[(j0+q0+q)*ldb+p0+p]
+						}
 					}
 				}
 			} else {
-				spack16(&panel[0], &b[p0*ldb+j], ldb, kc)
+				spack16(&buf[0], pstride, &b[p0*ldb+j0], ldb, kc, nc/16)
 			}
+			// Each 6-row strip of A runs over every panel while it is in L1.
 			for r := 0; r < m; r += 6 {
-				sgemm6x16(min(6, m-r), kc, &a[r*rs+p0*ks], rs, ks, &panel[0], 16, &c[r*ldc+j], ldc, &fb[r*ldfb+j], ldfb, mode)
+				mr := min(6, m-r)
+				ap := &a[r*rs+p0*ks]
+				for q0 := 0; q0 < nc; q0 += 16 {
+					co := r*ldc + j0 + q0
+					sgemm6x16(mr, kc, ap, rs, ks, &buf[q0/16*pstride], 16, &c[co], ldc, &fb[r*ldfb+j0+q0], ldfb, mode)
+				}
 			}
 		}
 	}

@@ -195,28 +195,45 @@ done:
 	VZEROUPPER
 	RET
 
-// func spack16(dst, src *float32, ld, rows int)
+// func spack16(dst *float32, pstride int, src *float32, ld, rows, np int)
 //
-// Copies rows × 16 floats, row p from src[p·ld], to dst[16p] (a panel of
-// sgemm6x16's B).
-TEXT ·spack16(SB), NOSPLIT, $0-32
+// Packs the rows × 16np block at src (row p at src[p·ld]) into np panels of
+// sgemm6x16's B: columns 16q … 16q+15 of row p go to dst[q·pstride + 16p].
+// Rows are read one after another, each across all panels, so the hardware
+// prefetcher and the TLB see one sequential stream per row.
+TEXT ·spack16(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ ld+16(FP), DX
+	MOVQ pstride+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ ld+24(FP), DX
 	SHLQ $2, DX
-	MOVQ rows+24(FP), CX
+	MOVQ rows+32(FP), CX
+	MOVQ np+40(FP), R9
 	TESTQ CX, CX
 	JEQ packdone
+	TESTQ R9, R9
+	JEQ packdone
 
-packloop:
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
+packrow:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R9, R10
+
+packpanel:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ $64, AX
+	ADDQ R8, BX
+	DECQ R10
+	JNZ packpanel
+
 	ADDQ DX, SI
 	ADDQ $64, DI
 	DECQ CX
-	JNZ packloop
+	JNZ packrow
 
 packdone:
 	VZEROUPPER

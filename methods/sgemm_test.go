@@ -22,7 +22,7 @@ func TestSgemmFMA(t *testing.T) {
 		t.Skip("no AVX2/FMA assembly in this build")
 	}
 	cases := []struct{ m, n, k int }{
-		{3, 16, 0}, {1, 16, 1}, {5, 16, 3}, {6, 32, 7}, {7, 16, 5}, {13, 48, 130}, {128, 128, 128}, {20, 32, sgemmKC + 37},
+		{3, 16, 0}, {1, 16, 1}, {5, 16, 3}, {6, 32, 7}, {7, 16, 5}, {13, 48, 130}, {128, 128, 128}, {20, 32, sgemmKC + 37}, {9, sgemmNC + 144, sgemmKC + 9},
 	}
 	for _, tc := range cases {
 		for _, trans := range []bool{false, true} {
