@@ -418,9 +418,16 @@ func (ts *tileSet[T]) groupWeights() []float64 {
 func (ts *tileSet[T]) groupWeightsCols(wAll []float64, c0, cs int) {
 	M := ts.p.M
 	gPerRow := ts.dIn / M
+	done := 0 // groups per row the assembly did
+	if M == 4 {
+		done = groupL1Fast(wAll[c0/M:], gPerRow, ts.GS[c0:], ts.dIn, ts.dOut, cs/M)
+		if done*M == cs {
+			return
+		}
+	}
 	for r := 0; r < ts.dOut; r++ {
-		row := ts.GS[r*ts.dIn+c0 : r*ts.dIn+c0+cs]
-		wr := wAll[r*gPerRow+c0/M : r*gPerRow+(c0+cs)/M]
+		row := ts.GS[r*ts.dIn+c0+done*M : r*ts.dIn+c0+cs]
+		wr := wAll[r*gPerRow+c0/M+done : r*gPerRow+(c0+cs)/M]
 		if M == 4 {
 			for q := range wr {
 				x := row[4*q : 4*q+4 : 4*q+4]
