@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// haveSgemmFMA reports whether sgemm6x16 can run here.
+// haveSgemmFMA reports whether sgemmStrip can run here.
 var haveSgemmFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func sgemm6x16(m, k int, a *float32, rs, ks int, b *float32, ldb int, c *float32, ldc int, f *float32, ldf int, mode int)
+func sgemmStrip(m, k, np int, a *float32, rs, ks int, b, c *float32, ldc int, f *float32, ldf int, mode int)
 
 //go:noescape
 func spack16(dst *float32, pstride int, src *float32, ld, rows, np int)
@@ -24,7 +24,7 @@ func spack16T(dst, src *float32, ld, cols int)
 // sgemmKC × sgemmNC is the block of B that sgemmFMA packs at a time (128
 // KiB, for L2); each 16-column panel of it (16 KiB) stays in L1 while the
 // kernel runs over it. The blocking does not change the result (see
-// sgemm6x16).
+// sgemmStrip).
 const (
 	sgemmKC = 256
 	sgemmNC = 128
@@ -113,12 +113,7 @@ func sgemmFMA(m, n, k int, a []float32, rs, ks int, b []float32, ldb int, bt boo
 			}
 			// Each 6-row strip of A runs over every panel while it is in L1.
 			for r := 0; r < m; r += 6 {
-				mr := min(6, m-r)
-				ap := &a[r*rs+p0*ks]
-				for q0 := 0; q0 < nc; q0 += 16 {
-					co := r*ldc + j0 + q0
-					sgemm6x16(mr, kc, ap, rs, ks, &buf[q0/16*pstride], 16, &c[co], ldc, &fb[r*ldfb+j0+q0], ldfb, mode)
-				}
+				sgemmStrip(min(6, m-r), kc, nc/16, &a[r*rs+p0*ks], rs, ks, &buf[0], &c[r*ldc+j0], ldc, &fb[r*ldfb+j0], ldfb, mode)
 			}
 		}
 	}

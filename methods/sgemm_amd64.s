@@ -2,20 +2,22 @@
 
 #include "textflag.h"
 
-// func sgemm6x16(m, k int, a *float32, rs, ks int, b *float32, ldb int, c *float32, ldc int, f *float32, ldf int, mode int)
+// func sgemmStrip(m, k, np int, a *float32, rs, ks int, b, c *float32, ldc int, f *float32, ldf int, mode int)
 //
-// One 6 × 16 block of C = F + A·B in float32, for the first m ≤ 6 rows: A's
-// entry (r, p) is a[r·rs + p·ks], B's row p is the 16 floats at b[p·ldb],
-// C's and F's rows r the 16 floats at c[r·ldc] and f[r·ldf]. F is 0 (mode
-// 0), the block at f (mode 1; f may be c) or its negation (mode 2). Each
-// entry of C is one chain of fused multiply-adds over p = 0, 1, …, k−1,
+// A strip of m ≤ 6 rows and 16·np columns of C = F + A·B in float32, one
+// 6 × 16 block per packed panel of B: A's entry (r, p) is a[r·rs + p·ks];
+// panel q holds rows p = 0 … k−1 of B's columns 16q … 16q+15 at
+// b[16(qk + p)]; C's and F's rows r start at c[r·ldc] and f[r·ldf]. F is 0
+// (mode 0), the block at f (mode 1; f may be c) or its negation (mode 2).
+// Each entry of C is one chain of fused multiply-adds over p = 0, 1, …, k−1,
 // starting from F's entry, so the result does not depend on how a caller
 // splits m, n or k. Rows past m repeat row m−1's reads and are not stored.
-// k ≥ 1.
-TEXT ·sgemm6x16(SB), NOSPLIT, $0-96
+// k ≥ 1, np ≥ 1. The arguments c, f and np are advanced in place from panel
+// to panel.
+TEXT ·sgemmStrip(SB), NOSPLIT, $0-96
 	MOVQ m+0(FP), CX
-	MOVQ a+16(FP), SI
-	MOVQ rs+24(FP), R8
+	MOVQ a+24(FP), SI
+	MOVQ rs+32(FP), R8
 	SHLQ $2, R8
 
 	// Row pointers of A, clamped to row m−1.
@@ -40,15 +42,15 @@ TEXT ·sgemm6x16(SB), NOSPLIT, $0-96
 	CMPQ CX, $6
 	CMOVQLT R14, R15
 
-	MOVQ ks+32(FP), R10
+	MOVQ ks+40(FP), R10
 	SHLQ $2, R10
-	MOVQ b+40(FP), BX
-	MOVQ ldb+48(FP), R8
-	SHLQ $2, R8
-	MOVQ c+56(FP), DX
+	MOVQ b+48(FP), BX
 	MOVQ ldc+64(FP), DI
 	SHLQ $2, DI
 
+panel:
+	MOVQ m+0(FP), CX
+	MOVQ c+56(FP), DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -158,7 +160,7 @@ loop:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ R10, AX
-	ADDQ R8, BX
+	ADDQ $64, BX
 	DECQ CX
 	JNZ loop
 
@@ -192,13 +194,18 @@ loop:
 	VMOVUPS Y11, 32(DX)
 
 done:
+	// Next panel: BX already points at it.
+	ADDQ $64, c+56(FP)
+	ADDQ $64, f+72(FP)
+	DECQ np+16(FP)
+	JNZ panel
 	VZEROUPPER
 	RET
 
 // func spack16(dst *float32, pstride int, src *float32, ld, rows, np int)
 //
 // Packs the rows × 16np block at src (row p at src[p·ld]) into np panels of
-// sgemm6x16's B: columns 16q … 16q+15 of row p go to dst[q·pstride + 16p].
+// sgemmStrip's B: columns 16q … 16q+15 of row p go to dst[q·pstride + 16p].
 // Rows are read one after another, each across all panels, so the hardware
 // prefetcher and the TLB see one sequential stream per row.
 TEXT ·spack16(SB), NOSPLIT, $0-48
@@ -242,7 +249,7 @@ packdone:
 // func spack16T(dst, src *float32, ld, cols int)
 //
 // Copies the transpose of the 16 × cols block at src (row q at src[q·ld]) to
-// dst, dst[16p + q] = src[q·ld + p] (a panel of sgemm6x16's B read from a
+// dst, dst[16p + q] = src[q·ld + p] (a panel of sgemmStrip's B read from a
 // matrix used transposed); cols is a multiple of 8. Each 8 × 8 piece is
 // transposed in registers.
 TEXT ·spack16T(SB), NOSPLIT, $0-32
