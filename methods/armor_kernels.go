@@ -38,27 +38,26 @@ func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[
 	}
 }
 
-// tileGemm computes c = op(a)·op(b) (f nil) or c = ±f + op(a)·op(b) (− when neg)
-// for ARMOR's tile products. In float32 on a processor with AVX2 and FMA,
-// and when c's width is a multiple of 16 (fastTile), it runs the assembly
-// kernel sgemmFMA: it reads a and b in place (no packing pass over the large
-// operand, no pass zeroing c or copying f), and each entry is one fused
-// multiply-add chain in a fixed order, so the result is bitwise independent
-// of the threads as with BLAS. Otherwise it copies ±f into c and calls gemm.
+// tileGemm computes c = op(a)·op(b) (f nil) or c = ±f + op(a)·op(b) (−
+// when neg) for ARMOR's tile products. On a processor with AVX2 and FMA,
+// and when c's width is a multiple of the kernel's panel width, it
+// runs the assembly kernels of gemmFMA: they read a in place and pack b in
+// L2-sized blocks (no pass zeroing c or copying f), and each entry is one
+// fused multiply-add chain in a fixed order, so the result is bitwise
+// independent of the threads as with BLAS. Otherwise it copies ±f into c
+// and calls gemm.
 func tileGemm[T float](tA, tB blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], neg bool) {
-	if a32, ok := any(a.data).([]float32); ok && haveSgemmFMA {
-		m, k, rs, ks := a.rows, a.cols, a.stride, 1
-		if tA == blas.Trans {
-			m, k, rs, ks = a.cols, a.rows, 1, a.stride
-		}
-		var f32 []float32
-		ldf := 0
-		if f != nil {
-			f32, ldf = any(f.data).([]float32), f.stride
-		}
-		if sgemmFMA(m, c.cols, k, a32, rs, ks, any(b.data).([]float32), b.stride, tB == blas.Trans, any(c.data).([]float32), c.stride, f32, ldf, neg) {
-			return
-		}
+	m, k, rs, ks := a.rows, a.cols, a.stride, 1
+	if tA == blas.Trans {
+		m, k, rs, ks = a.cols, a.rows, 1, a.stride
+	}
+	var fd []T
+	ldf := 0
+	if f != nil {
+		fd, ldf = f.data, f.stride
+	}
+	if gemmFMA(m, c.cols, k, a.data, rs, ks, b.data, b.stride, tB == blas.Trans, c.data, c.stride, fd, ldf, neg) {
+		return
 	}
 	beta := T(0)
 	if f != nil {
@@ -74,13 +73,6 @@ func tileGemm[T float](tA, tB blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T
 		}
 	}
 	gemm(tA, tB, 1, a, b, beta, c)
-}
-
-// fastTile reports whether tileGemm runs the assembly kernel for an output
-// n columns wide in storage type T.
-func fastTile[T float](n int) bool {
-	_, f32 := any(T(0)).(float32)
-	return f32 && haveSgemmFMA && n%16 == 0
 }
 
 // sub returns the rows × cols block of m starting at (r0, c0).
