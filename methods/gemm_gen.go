@@ -1,9 +1,10 @@
 //go:build ignore
 
-// gemm_gen writes gemm_amd64.s, the assembly of gemmFMA: one template of the
-// strip kernel instantiated for float32 (16 columns per panel) and float64
-// (8 columns), plus the panel packers. Run it with go generate after
-// editing a template; the generated file is checked in.
+// gemm_gen writes the assembly that has one version per precision from one
+// template each: gemm_amd64.s, gemmFMA's strip kernel for float32 (16
+// columns per panel) and float64 (8 columns) plus the panel packers, and
+// groupl1_amd64.s, the selection's group norms. Run it with go generate
+// after editing a template; the generated files are checked in.
 package main
 
 import (
@@ -12,6 +13,13 @@ import (
 	"os"
 	"text/template"
 )
+
+// l1Kernel is one instantiation of the group-norm template: Load reads four
+// entries as float64, Step is their size in bytes.
+type l1Kernel struct {
+	Name, Type, Load  string
+	Shift, Step, Quad int
+}
 
 // kernel is one instantiation of the strip template.
 type kernel struct {
@@ -33,7 +41,25 @@ func main() {
 		}
 	}
 	out.WriteString(packers)
-	if err := os.WriteFile("gemm_amd64.s", out.Bytes(), 0o644); err != nil {
+	write("gemm_amd64.s", out.Bytes())
+
+	out.Reset()
+	out.WriteString(header)
+	out.WriteString(l1Header)
+	l1 := template.Must(template.New("l1").Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }}).Parse(l1Tmpl))
+	for _, k := range []l1Kernel{
+		{Name: "groupL1F32", Type: "float32", Load: "VCVTPS2PD", Shift: 2, Step: 16, Quad: 64},
+		{Name: "groupL1F64", Type: "float64", Load: "VMOVUPD", Shift: 3, Step: 32, Quad: 128},
+	} {
+		if err := l1.Execute(&out, k); err != nil {
+			log.Fatal(err)
+		}
+	}
+	write("groupl1_amd64.s", out.Bytes())
+}
+
+func write(name string, b []byte) {
+	if err := os.WriteFile(name, b, 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -470,6 +496,77 @@ dtloop:
 	JNZ dtloop
 
 dtdone:
+	VZEROUPPER
+	RET
+`
+
+const l1Header = `
+DATA absMask64<>+0(SB)/8, $0x7fffffffffffffff
+GLOBL absMask64<>(SB), RODATA|NOPTR, $8
+`
+
+const l1Tmpl = `
+// func {{.Name}}(w *float64, ldw int, x *{{.Type}}, ldx, rows, ng int)
+//
+// For each of rows rows and each of ng groups of four (ng a multiple of 4):
+// w[r·ldw + q] = ((|x0| + |x1|) + |x2|) + |x3| in float64, x0…x3 being
+// x[r·ldx + 4q …]. Four groups at a time are {{if eq .Type "float32"}}widened to float64 and
+// {{end}}transposed in registers so that each lane adds its group's entries in the
+// scalar loop's order: the results are bitwise those of groupWeightsCols's
+// Go loop.
+TEXT ·{{.Name}}(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), DI
+	MOVQ ldw+8(FP), R8
+	SHLQ $3, R8
+	MOVQ x+16(FP), SI
+	MOVQ ldx+24(FP), R9
+	SHLQ ${{.Shift}}, R9
+	MOVQ rows+32(FP), CX
+	MOVQ ng+40(FP), R10
+	SHRQ $2, R10
+	TESTQ CX, CX
+	JEQ l1done
+	TESTQ R10, R10
+	JEQ l1done
+	VBROADCASTSD absMask64<>(SB), Y15
+
+l1row:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R10, DX
+
+l1quad:
+	{{.Load}} (AX), Y0
+	{{.Load}} {{.Step}}(AX), Y1
+	{{.Load}} {{mul .Step 2}}(AX), Y2
+	{{.Load}} {{mul .Step 3}}(AX), Y3
+	VANDPD Y15, Y0, Y0
+	VANDPD Y15, Y1, Y1
+	VANDPD Y15, Y2, Y2
+	VANDPD Y15, Y3, Y3
+	VUNPCKLPD Y1, Y0, Y4 // g0[0] g1[0] g0[2] g1[2]
+	VUNPCKHPD Y1, Y0, Y5 // g0[1] g1[1] g0[3] g1[3]
+	VUNPCKLPD Y3, Y2, Y6
+	VUNPCKHPD Y3, Y2, Y7
+	VPERM2F128 $0x20, Y6, Y4, Y0 // entry 0 of g0…g3
+	VPERM2F128 $0x20, Y7, Y5, Y1 // entry 1
+	VPERM2F128 $0x31, Y6, Y4, Y2 // entry 2
+	VPERM2F128 $0x31, Y7, Y5, Y3 // entry 3
+	VADDPD Y1, Y0, Y0
+	VADDPD Y2, Y0, Y0
+	VADDPD Y3, Y0, Y0
+	VMOVUPD Y0, (BX)
+	ADDQ ${{.Quad}}, AX
+	ADDQ $32, BX
+	DECQ DX
+	JNZ l1quad
+
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ CX
+	JNZ l1row
+
+l1done:
 	VZEROUPPER
 	RET
 `

@@ -11,11 +11,16 @@ import (
 // that leaves a remainder, and values spanning many magnitudes (so that a
 // different summation order would show in the last bits).
 func TestGroupL1Fast(t *testing.T) {
+	t.Run("float32", testGroupL1Fast[float32])
+	t.Run("float64", testGroupL1Fast[float64])
+}
+
+func testGroupL1Fast[T float](t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const rows, ng, ldx, ldw = 7, 11, 4*11 + 3, 11 + 2
-	x := make([]float32, rows*ldx)
+	x := make([]T, rows*ldx)
 	for i := range x {
-		x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-6)))
+		x[i] = T(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-6)))
 	}
 	w := make([]float64, rows*ldw)
 	done := groupL1Fast(w, ldw, x, ldx, rows, ng)
