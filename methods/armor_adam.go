@@ -236,8 +236,8 @@ func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Gr
 			wAll = ts.wSel
 		} else {
 			wAll = ts.groupWeights()
-			parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
-				ts.groupWeightsCols(wAll, ts.lb.starts[j], ts.lb.sizes[j])
+			ts.colBlocks(func(r0, rs, j int) {
+				ts.groupWeightsCols(wAll, r0, rs, ts.lb.starts[j], ts.lb.sizes[j])
 			})
 		}
 	}

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -228,9 +229,34 @@ func (ts *tileSet[T]) forward() {
 
 // forwardSB computes SB_ij = S_ij·B_j for all tiles.
 func (ts *tileSet[T]) forwardSB() {
-	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+	ts.colBlocks(func(r0, rs, j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		tileGemm(blas.NoTrans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, 0, ts.dOut, c0, cs), nil, false)
+		tileGemm(blas.NoTrans, blas.NoTrans, ts.sub(ts.S, r0, rs, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, r0, rs, c0, cs), nil, false)
+	})
+}
+
+// colChunkRows is how many rows colBlocks gives a task when blocks are
+// narrow: a multiple of the strip kernels' 6 rows.
+const colChunkRows = 48
+
+// colBlocks runs f(r0, rs, j) in parallel over pieces of the column-block
+// products (rows r0 … r0+rs−1 of column block j) that together cover every
+// row of every column block once. With blocks of at most 64 columns a task
+// is a chunk of colChunkRows rows across all column blocks, so it reads its
+// rows from left to right in one stream; otherwise a task is a whole column
+// block. Each piece's results do not depend on the split.
+func (ts *tileSet[T]) colBlocks(f func(r0, rs, j int)) {
+	nb := len(ts.lb.sizes)
+	if slices.Max(ts.lb.sizes) > 64 {
+		parallelFor(nb, ts.threads, func(j int) { f(0, ts.dOut, j) })
+		return
+	}
+	parallelFor((ts.dOut+colChunkRows-1)/colChunkRows, ts.threads, func(c int) {
+		r0 := c * colChunkRows
+		rs := min(colChunkRows, ts.dOut-r0)
+		for j := 0; j < nb; j++ {
+			f(r0, rs, j)
+		}
 	})
 }
 
@@ -384,11 +410,11 @@ func (ts *tileSet[T]) gradCols() float64 {
 	if ts.selWeights {
 		wAll = ts.groupWeights()
 	}
-	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+	ts.colBlocks(func(r0, rs, j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		tileGemm(blas.NoTrans, blas.Trans, ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.GS, 0, ts.dOut, c0, cs), nil, false)
+		tileGemm(blas.NoTrans, blas.Trans, ts.sub(ts.Tg, r0, rs, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.GS, r0, rs, c0, cs), nil, false)
 		if wAll != nil {
-			ts.groupWeightsCols(wAll, c0, cs)
+			ts.groupWeightsCols(wAll, r0, rs, c0, cs)
 		}
 	})
 	ts.gradValid, ts.wSelValid = true, wAll != nil
@@ -404,20 +430,20 @@ func (ts *tileSet[T]) groupWeights() []float64 {
 	return ts.wSel
 }
 
-// groupWeightsCols writes into wAll the weights of the groups in columns
-// c0..c0+cs (whole groups): the L1 norm of GS over each group, summed in
-// column order in float64.
-func (ts *tileSet[T]) groupWeightsCols(wAll []float64, c0, cs int) {
+// groupWeightsCols writes into wAll the weights of the groups in rows
+// r0..r0+rs and columns c0..c0+cs (whole groups): the L1 norm of GS over
+// each group, summed in column order in float64.
+func (ts *tileSet[T]) groupWeightsCols(wAll []float64, r0, rs, c0, cs int) {
 	M := ts.p.M
 	gPerRow := ts.dIn / M
 	done := 0 // groups per row the assembly did
 	if M == 4 {
-		done = groupL1Fast(wAll[c0/M:], gPerRow, ts.GS[c0:], ts.dIn, ts.dOut, cs/M)
+		done = groupL1Fast(wAll[r0*gPerRow+c0/M:], gPerRow, ts.GS[r0*ts.dIn+c0:], ts.dIn, rs, cs/M)
 		if done*M == cs {
 			return
 		}
 	}
-	for r := 0; r < ts.dOut; r++ {
+	for r := r0; r < r0+rs; r++ {
 		row := ts.GS[r*ts.dIn+c0+done*M : r*ts.dIn+c0+cs]
 		wr := wAll[r*gPerRow+c0/M+done : r*gPerRow+(c0+cs)/M]
 		if M == 4 {
@@ -453,9 +479,33 @@ func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
 		})
 	}
 	if gB != nil {
-		parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
-			c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-			tileGemm(blas.Trans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
+		nb := len(ts.lb.sizes)
+		if slices.Max(ts.lb.sizes) > 64 {
+			parallelFor(nb, ts.threads, func(j int) {
+				c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+				tileGemm(blas.Trans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
+			})
+			return
+		}
+		// Narrow blocks: each task owns a contiguous range of column blocks
+		// (four ranges per worker, for balance) and walks the rows in
+		// chunks, reading each row's range in one stream. A chunk continues
+		// the previous chunk's sums (f = gB_j), which is the same arithmetic
+		// as one product over all rows.
+		nw := min(nb, 4*workers(nb, ts.threads))
+		parallelFor(nw, ts.threads, func(w int) {
+			for p0 := 0; p0 < ts.dOut; p0 += colChunkRows * 4 {
+				ps := min(colChunkRows*4, ts.dOut-p0)
+				for j := w * nb / nw; j < (w+1)*nb/nw; j++ {
+					c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
+					var f *gmat[T]
+					if p0 > 0 {
+						g := blk(gB, j, ts.lb)
+						f = &g
+					}
+					tileGemm(blas.Trans, blas.NoTrans, ts.sub(ts.S, p0, ps, c0, cs), ts.sub(ts.Tg, p0, ps, c0, cs), blk(gB, j, ts.lb), f, false)
+				}
+			}
 		})
 	}
 }
