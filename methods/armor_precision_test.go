@@ -54,20 +54,22 @@ func TestARMORFloat32MatchesFloat64(t *testing.T) {
 // TestARMORFloat32DeterministicAcrossThreads: the float32 path is as
 // reproducible as the float64 one.
 func TestARMORFloat32DeterministicAcrossThreads(t *testing.T) {
-	l := randomLayer(t, 96, 128, 128, 5)
-	var hists [][]float64
-	var losses []float64
-	for _, th := range []int{1, 2, 3} {
-		cfg := DefaultARMORConfig()
-		cfg.Iters, cfg.Threads, cfg.Seed, cfg.Precision = 20, th, 9, Float32
-		res, err := (&ARMOR{Pattern: Pattern24, Config: cfg}).Prune(l)
-		require.NoError(t, err)
-		hists = append(hists, res.History)
-		losses = append(losses, res.ProxyLoss)
+	for _, tc := range []struct{ dOut, b int }{{96, 128}, {224, 32}} {
+		l := randomLayer(t, tc.dOut, 128, 128, 5)
+		var hists [][]float64
+		var losses []float64
+		for _, th := range []int{1, 2, 3} {
+			cfg := DefaultARMORConfig()
+			cfg.Iters, cfg.Threads, cfg.Seed, cfg.Precision, cfg.BlockSize = 20, th, 9, Float32, tc.b
+			res, err := (&ARMOR{Pattern: Pattern24, Config: cfg}).Prune(l)
+			require.NoError(t, err)
+			hists = append(hists, res.History)
+			losses = append(losses, res.ProxyLoss)
+		}
+		assert.Equal(t, hists[0], hists[1], "b = %d", tc.b)
+		assert.Equal(t, hists[0], hists[2], "b = %d", tc.b)
+		assert.Equal(t, losses[0], losses[2], "b = %d", tc.b)
 	}
-	assert.Equal(t, hists[0], hists[1])
-	assert.Equal(t, hists[0], hists[2])
-	assert.Equal(t, losses[0], losses[2])
 }
 
 // TestAdamIterationLossIsExact: the Adam variant's paper schedule takes the

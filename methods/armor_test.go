@@ -49,20 +49,24 @@ func TestARMORStartsAtNoWagAndNeverEndsAbove(t *testing.T) {
 	}
 }
 
+// TestARMORDeterministicAcrossThreads: 1, 2 and 3 threads give bitwise the
+// same history, with wide blocks (whole column blocks per task) and narrow
+// ones (row chunks across blocks, gB by block ranges in row chunks; 224 rows
+// leave partial chunks).
 func TestARMORDeterministicAcrossThreads(t *testing.T) {
-	l := randomLayer(t, 96, 128, 128, 5)
-	var losses []float64
-	var hists [][]float64
-	for _, th := range []int{1, 2, 3} {
-		cfg := DefaultARMORConfig()
-		cfg.Iters, cfg.Threads, cfg.Seed = 20, th, 9
-		res, err := (&ARMOR{Pattern: Pattern24, Config: cfg}).Prune(l)
-		require.NoError(t, err)
-		losses = append(losses, res.ProxyLoss)
-		hists = append(hists, res.History)
+	for _, tc := range []struct{ dOut, b int }{{96, 128}, {224, 32}} {
+		l := randomLayer(t, tc.dOut, 128, 128, 5)
+		var hists [][]float64
+		for _, th := range []int{1, 2, 3} {
+			cfg := DefaultARMORConfig()
+			cfg.Iters, cfg.Threads, cfg.Seed, cfg.BlockSize = 20, th, 9, tc.b
+			res, err := (&ARMOR{Pattern: Pattern24, Config: cfg}).Prune(l)
+			require.NoError(t, err)
+			hists = append(hists, res.History)
+		}
+		assert.Equal(t, hists[0], hists[1], "b = %d", tc.b)
+		assert.Equal(t, hists[0], hists[2], "b = %d", tc.b)
 	}
-	assert.Equal(t, hists[0], hists[1])
-	assert.Equal(t, hists[0], hists[2])
 }
 
 // TestSparseCoreStepBruteForce checks the closed-form group update against
