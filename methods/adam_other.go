@@ -15,8 +15,3 @@ func adamKeepFast[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T])
 func adamFast[T float](x, g, m, v []T, c *adamConsts[T]) bool {
 	return false
 }
-
-// groupL1Fast has no assembly here: groupWeightsCols runs its Go loop.
-func groupL1Fast[T float](w []float64, ldw int, x []T, ldx, rows, ng int) int {
-	return 0
-}

@@ -94,6 +94,7 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazy bool) (chang
 	var pend *pendingGrad[T]
 	if ts.gradValid {
 		pend = ts.pendingFor(len(groups), maxB)
+		ts.transposeB()
 	}
 	var yFirst []float64
 	if ts.gradValid {
@@ -401,6 +402,26 @@ func (ts *tileSet[T]) rankOneE(i, j int, a, dsb []float64, sc *groupScratch[T]) 
 	}
 }
 
+// transposeB fills bT with the transposes of B's blocks, for recordGrad's
+// B_j·dh, when the processor can use them (accumRowsFast); else it leaves
+// bT nil.
+func (ts *tileSet[T]) transposeB() {
+	if !haveAdamAVX2 {
+		return
+	}
+	if ts.bT == nil {
+		ts.bT = newBlocks[T](ts.lb)
+	}
+	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+		cs, bj, bt := ts.lb.sizes[j], ts.B[j], ts.bT[j]
+		for u := 0; u < cs; u++ {
+			for v, x := range bj[u*cs : (u+1)*cs] {
+				bt[v*cs+u] = x
+			}
+		}
+	})
+}
+
 // pendingGrad holds, per group, the rank-one change its update makes to the
 // gradients (see recordGrad), until applyPendingGrad applies them.
 type pendingGrad[T float] struct {
@@ -446,18 +467,35 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 	// 0, as a dot product per column would, but reads A_i contiguously and
 	// keeps rs independent sums instead of one chain of dependent additions.
 	ata := clear0(sc.ata[:rs])
+	done := accumRowsFast(ata, Ai, rs, a[:rs]) // AVX2, the same arithmetic
 	for u := 0; u < rs; u++ {
 		au := a[u]
-		for w, x := range Ai[u*rs : (u+1)*rs] {
-			ata[w] += float64(x) * au
+		for w, x := range Ai[u*rs+done : (u+1)*rs] {
+			ata[done+w] += float64(x) * au
 		}
 	}
 	for w, s := range ata {
 		ataT[w] = T(s)
 		aT[w] = T(a[w])
 	}
-	// B_j·dh, four rows at a time: four independent dot products, each
-	// summed in column order as before.
+	// B_j·dh: with AVX2, as Σ_v dh_v·(row v of B_jᵀ) over v in order, which
+	// sums every entry in column order as the dot products below do.
+	if bT := ts.bT; bT != nil {
+		bdh := clear0(sc.bdh[:cs])
+		done := accumRowsFast(bdh, bT[j], cs, dh)
+		for v, d := range dh {
+			for w, x := range bT[j][v*cs+done : (v+1)*cs] {
+				bdh[done+w] += float64(x) * d
+			}
+		}
+		for w, x := range bdh {
+			bdhT[w] = T(x)
+		}
+		p.used[slot] = true
+		return
+	}
+	// Otherwise four rows at a time: four independent dot products, each
+	// summed in column order.
 	u := 0
 	for ; u+4 <= cs; u += 4 {
 		r0, r1, r2, r3 := Bj[u*cs:(u+1)*cs], Bj[(u+1)*cs:(u+2)*cs], Bj[(u+2)*cs:(u+3)*cs], Bj[(u+3)*cs:(u+4)*cs]
@@ -504,6 +542,8 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 					g := ts.G[base+c0 : base+c0+cs][:len(dh)]
 					tg := ts.Tg[base+c0 : base+c0+cs][:len(dh)]
 					gs := ts.GS[base+c0 : base+c0+cs][:len(dh)]
+					done := axpy3Fast(g, tg, gs, dh, bdh, au, tu) // AVX2, the same arithmetic
+					g, tg, gs, dh, bdh = g[done:], tg[done:], gs[done:], dh[done:], bdh[done:]
 					for v, d := range dh {
 						g[v] += au * d
 						tg[v] += tu * d
@@ -520,7 +560,7 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 // algebra in float64, and the rank-one update's vectors in the storage type.
 type groupScratch[T float] struct {
 	a, bt, y, gram, old, f, x, sub, rhs, bestX, nw, delta, dsb []float64
-	dh, ata                                                    []float64 // recordGrad's
+	dh, ata, bdh                                               []float64 // recordGrad's
 	dsbT                                                       []T
 	inP                                                        []bool
 }
@@ -533,7 +573,7 @@ func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
 		x: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
 		bestX: make([]float64, 0, N), nw: make([]float64, M), delta: make([]float64, M),
 		dsb: make([]float64, maxB), dsbT: make([]T, maxB), inP: make([]bool, M),
-		dh: make([]float64, maxB), ata: make([]float64, maxB),
+		dh: make([]float64, maxB), ata: make([]float64, maxB), bdh: make([]float64, maxB),
 	}
 }
 

@@ -164,6 +164,7 @@ type tileSet[T float] struct {
 	dOut, dIn int
 	la, lb    blockLayout
 	A, B      [][]T // diagonal blocks, row-major
+	bT        [][]T // B's blocks transposed, by the sparse-core step (transposeB)
 
 	V, S, SB, E, wbar []T
 	keep              []bool

@@ -3,8 +3,9 @@
 // gemm_gen writes the assembly that has one version per precision from one
 // template each: gemm_amd64.s, gemmFMA's strip kernel for float32 (16
 // columns per panel) and float64 (8 columns) plus the panel packers, and
-// groupl1_amd64.s, the selection's group norms. Run it with go generate
-// after editing a template; the generated files are checked in.
+// vec_amd64.s, the sparse-core step's vector kernels (group norms, row
+// accumulations, rank-one gradient updates). Run it with go generate after
+// editing a template; the generated files are checked in.
 package main
 
 import (
@@ -14,11 +15,14 @@ import (
 	"text/template"
 )
 
-// l1Kernel is one instantiation of the group-norm template: Load reads four
-// entries as float64, Step is their size in bytes.
-type l1Kernel struct {
-	Name, Type, Load  string
-	Shift, Step, Quad int
+// vecKernel is one instantiation of the vector templates: Load reads four
+// entries as float64 and Step is their size in bytes; Sfx, Bcast and Lanes
+// describe the storage type's packed instructions; TuOff, NOff and ArgSize
+// are axpy3's argument layout.
+type vecKernel struct {
+	S, Type, Load, Sfx, Bcast string
+	Shift, Step, LaneShift    int
+	TuOff, NOff, ArgSize      int
 }
 
 // kernel is one instantiation of the strip template.
@@ -45,17 +49,17 @@ func main() {
 
 	out.Reset()
 	out.WriteString(header)
-	out.WriteString(l1Header)
-	l1 := template.Must(template.New("l1").Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }}).Parse(l1Tmpl))
-	for _, k := range []l1Kernel{
-		{Name: "groupL1F32", Type: "float32", Load: "VCVTPS2PD", Shift: 2, Step: 16, Quad: 64},
-		{Name: "groupL1F64", Type: "float64", Load: "VMOVUPD", Shift: 3, Step: 32, Quad: 128},
+	out.WriteString(vecHeader)
+	vec := template.Must(template.New("vec").Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }}).Parse(vecTmpl))
+	for _, k := range []vecKernel{
+		{S: "F32", Type: "float32", Load: "VCVTPS2PD", Sfx: "PS", Bcast: "VBROADCASTSS", Shift: 2, Step: 16, LaneShift: 3, TuOff: 44, NOff: 48, ArgSize: 56},
+		{S: "F64", Type: "float64", Load: "VMOVUPD", Sfx: "PD", Bcast: "VBROADCASTSD", Shift: 3, Step: 32, LaneShift: 2, TuOff: 48, NOff: 56, ArgSize: 64},
 	} {
-		if err := l1.Execute(&out, k); err != nil {
+		if err := vec.Execute(&out, k); err != nil {
 			log.Fatal(err)
 		}
 	}
-	write("groupl1_amd64.s", out.Bytes())
+	write("vec_amd64.s", out.Bytes())
 }
 
 func write(name string, b []byte) {
@@ -500,13 +504,13 @@ dtdone:
 	RET
 `
 
-const l1Header = `
+const vecHeader = `
 DATA absMask64<>+0(SB)/8, $0x7fffffffffffffff
 GLOBL absMask64<>(SB), RODATA|NOPTR, $8
 `
 
-const l1Tmpl = `
-// func {{.Name}}(w *float64, ldw int, x *{{.Type}}, ldx, rows, ng int)
+const vecTmpl = `
+// func groupL1{{.S}}(w *float64, ldw int, x *{{.Type}}, ldx, rows, ng int)
 //
 // For each of rows rows and each of ng groups of four (ng a multiple of 4):
 // w[r·ldw + q] = ((|x0| + |x1|) + |x2|) + |x3| in float64, x0…x3 being
@@ -514,7 +518,7 @@ const l1Tmpl = `
 // {{end}}transposed in registers so that each lane adds its group's entries in the
 // scalar loop's order: the results are bitwise those of groupWeightsCols's
 // Go loop.
-TEXT ·{{.Name}}(SB), NOSPLIT, $0-48
+TEXT ·groupL1{{.S}}(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DI
 	MOVQ ldw+8(FP), R8
 	SHLQ $3, R8
@@ -556,7 +560,7 @@ l1quad:
 	VADDPD Y2, Y0, Y0
 	VADDPD Y3, Y0, Y0
 	VMOVUPD Y0, (BX)
-	ADDQ ${{.Quad}}, AX
+	ADDQ ${{mul .Step 4}}, AX
 	ADDQ $32, BX
 	DECQ DX
 	JNZ l1quad
@@ -567,6 +571,88 @@ l1quad:
 	JNZ l1row
 
 l1done:
+	VZEROUPPER
+	RET
+
+// func accumRows{{.S}}(out *float64, x *{{.Type}}, ld, n int, coef *float64, rows int)
+//
+// out[w] += float64(x[u·ld + w])·coef[u] for u = 0, 1, …, rows−1 in turn
+// and w < n (a multiple of 4), four entries at a time, each rounded as the
+// Go loop's product and then its sum: bitwise the Go loop's result.
+TEXT ·accumRows{{.S}}(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ ld+16(FP), DX
+	SHLQ ${{.Shift}}, DX
+	MOVQ n+24(FP), R8
+	SHRQ $2, R8
+	MOVQ coef+32(FP), R9
+	MOVQ rows+40(FP), CX
+	TESTQ CX, CX
+	JEQ adone
+	TESTQ R8, R8
+	JEQ adone
+
+arow:
+	VBROADCASTSD (R9), Y0
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R8, R10
+
+aquad:
+	{{.Load}} (AX), Y1
+	VMULPD Y0, Y1, Y1
+	VADDPD (BX), Y1, Y1
+	VMOVUPD Y1, (BX)
+	ADDQ ${{.Step}}, AX
+	ADDQ $32, BX
+	DECQ R10
+	JNZ aquad
+
+	ADDQ DX, SI
+	ADDQ $8, R9
+	DECQ CX
+	JNZ arow
+
+adone:
+	VZEROUPPER
+	RET
+
+// func axpy3{{.S}}(gr, tg, gs, d, bdh *{{.Type}}, au, tu {{.Type}}, n int)
+//
+// gr += au·d, tg += tu·d and gs += tu·bdh over n entries (a multiple of 32
+// bytes' worth), each a product rounded and then a sum rounded, as the Go
+// loop of applyPendingGrad: bitwise its result.
+TEXT ·axpy3{{.S}}(SB), NOSPLIT, $0-{{.ArgSize}}
+	MOVQ gr+0(FP), DI
+	MOVQ tg+8(FP), SI
+	MOVQ gs+16(FP), DX
+	MOVQ d+24(FP), R8
+	MOVQ bdh+32(FP), R9
+	{{.Bcast}} au+40(FP), Y0
+	{{.Bcast}} tu+{{.TuOff}}(FP), Y1
+	MOVQ n+{{.NOff}}(FP), CX
+	SHRQ ${{.LaneShift}}, CX
+	TESTQ CX, CX
+	JEQ xdone
+	XORQ AX, AX
+
+xloop:
+	VMOVU{{.Sfx}} (R8)(AX*1), Y2
+	VMUL{{.Sfx}} Y0, Y2, Y3
+	VADD{{.Sfx}} (DI)(AX*1), Y3, Y3
+	VMOVU{{.Sfx}} Y3, (DI)(AX*1)
+	VMUL{{.Sfx}} Y1, Y2, Y4
+	VADD{{.Sfx}} (SI)(AX*1), Y4, Y4
+	VMOVU{{.Sfx}} Y4, (SI)(AX*1)
+	VMUL{{.Sfx}} (R9)(AX*1), Y1, Y5
+	VADD{{.Sfx}} (DX)(AX*1), Y5, Y5
+	VMOVU{{.Sfx}} Y5, (DX)(AX*1)
+	ADDQ $32, AX
+	DECQ CX
+	JNZ xloop
+
+xdone:
 	VZEROUPPER
 	RET
 `

@@ -1,0 +1,90 @@
+//go:build amd64 && !purego
+
+package methods
+
+import "fmt"
+
+//go:noescape
+func groupL1F32(w *float64, ldw int, x *float32, ldx, rows, ng int)
+
+//go:noescape
+func groupL1F64(w *float64, ldw int, x *float64, ldx, rows, ng int)
+
+//go:noescape
+func accumRowsF32(out *float64, x *float32, ld, n int, coef *float64, rows int)
+
+//go:noescape
+func accumRowsF64(out *float64, x *float64, ld, n int, coef *float64, rows int)
+
+//go:noescape
+func axpy3F32(gr, tg, gs, d, bdh *float32, au, tu float32, n int)
+
+//go:noescape
+func axpy3F64(gr, tg, gs, d, bdh *float64, au, tu float64, n int)
+
+// groupL1Fast writes the L1 norms of the first ng groups of four of each of
+// rows rows of x (row stride ldx) into w (row stride ldw), as the scalar
+// loop of groupWeightsCols does and bitwise equal to it, on a processor with
+// AVX2; it returns how many groups per row it did (a multiple of 4,
+// possibly 0), leaving the rest to the caller.
+func groupL1Fast[T float](w []float64, ldw int, x []T, ldx, rows, ng int) int {
+	n4 := ng / 4 * 4
+	if !haveAdamAVX2 || rows == 0 || n4 == 0 {
+		return 0
+	}
+	if (rows-1)*ldw+n4 > len(w) || (rows-1)*ldx+4*n4 > len(x) {
+		panic(fmt.Sprintf("groupL1Fast: %d rows of %d groups exceed slices of %d and %d", rows, n4, len(w), len(x)))
+	}
+	switch xt := any(x).(type) {
+	case []float32:
+		groupL1F32(&w[0], ldw, &xt[0], ldx, rows, n4)
+	case []float64:
+		groupL1F64(&w[0], ldw, &xt[0], ldx, rows, n4)
+	}
+	return n4
+}
+
+// accumRowsFast adds float64(x[u·ld + w])·coef[u] to out[w] for u = 0 …
+// len(coef)−1 in turn and w below the largest multiple of 4 within
+// len(out), bitwise as the Go loop does, on a processor with AVX2; it
+// returns how many entries of out it did (0 when it cannot), leaving the
+// rest to the caller.
+func accumRowsFast[T float](out []float64, x []T, ld int, coef []float64) int {
+	n4, rows := len(out)/4*4, len(coef)
+	if !haveAdamAVX2 || rows == 0 || n4 == 0 {
+		return 0
+	}
+	if (rows-1)*ld+n4 > len(x) {
+		panic(fmt.Sprintf("accumRowsFast: %d rows of %d with stride %d exceed a slice of %d", rows, n4, ld, len(x)))
+	}
+	switch xt := any(x).(type) {
+	case []float32:
+		accumRowsF32(&out[0], &xt[0], ld, n4, &coef[0], rows)
+	case []float64:
+		accumRowsF64(&out[0], &xt[0], ld, n4, &coef[0], rows)
+	}
+	return n4
+}
+
+// axpy3Fast adds au·d to g, tu·d to tg and tu·bdh to gs over the longest
+// prefix of d that is a whole number of 32-byte vectors, bitwise as the Go
+// loop does, on a processor with AVX2; it returns the prefix's length (0
+// when it cannot), leaving the rest to the caller.
+func axpy3Fast[T float](g, tg, gs, d, bdh []T, au, tu T) int {
+	lanes := 8
+	if _, f64 := any(au).(float64); f64 {
+		lanes = 4
+	}
+	n := len(d) / lanes * lanes
+	if !haveAdamAVX2 || n == 0 {
+		return 0
+	}
+	g, tg, gs, bdh = g[:n], tg[:n], gs[:n], bdh[:n] // bounds for the assembly
+	switch dt := any(d).(type) {
+	case []float32:
+		axpy3F32(&any(g).([]float32)[0], &any(tg).([]float32)[0], &any(gs).([]float32)[0], &dt[0], &any(bdh).([]float32)[0], any(au).(float32), any(tu).(float32), n)
+	case []float64:
+		axpy3F64(&any(g).([]float64)[0], &any(tg).([]float64)[0], &any(gs).([]float64)[0], &dt[0], &any(bdh).([]float64)[0], any(au).(float64), any(tu).(float64), n)
+	}
+	return n
+}
