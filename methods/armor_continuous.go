@@ -232,9 +232,9 @@ func (r *armorRun) updateA(exact bool) {
 				dst[v] = x * st.h[v]
 			}
 		}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, sbd, sb, 0, pp)
+		gemm64(blas.NoTrans, blas.Trans, 1, sbd, sb, 0, pp)
 		if exact {
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, 0, st.dIn), sbd, 0, QP.RawMatrix())
+			gemm64(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, 0, st.dIn), sbd, 0, QP.RawMatrix())
 		}
 		symFromGeneral(PP, pp)
 		Ai := mat.NewDense(rs, rs, st.A.Blocks[i])
@@ -265,16 +265,16 @@ func (r *armorRun) updateB(exact bool) {
 	as := r.scratchPanel()
 	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, 0, st.dIn), 0, view(as, r0, rs, 0, st.dIn))
+		gemm64(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, 0, st.dIn), 0, view(as, r0, rs, 0, st.dIn))
 	})
 	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
 		cc := blas64.General{Rows: cs, Cols: cs, Stride: cs, Data: make([]float64, cs*cs)}
 		CW := mat.NewDense(cs, cs, nil)
 		cj := view(as, 0, st.dOut, c0, cs)
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, cj, cj, 0, cc)
+		gemm64(blas.Trans, blas.NoTrans, 1, cj, cj, 0, cc)
 		if exact {
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, cj, view(st.wbar, 0, st.dOut, c0, cs), 0, CW.RawMatrix())
+			gemm64(blas.Trans, blas.NoTrans, 1, cj, view(st.wbar, 0, st.dOut, c0, cs), 0, CW.RawMatrix())
 		}
 		CC := mat.NewSymDense(cs, nil)
 		symFromGeneral(CC, cc)
@@ -436,7 +436,7 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 		// ap = c·mask⊙(K·P·L), as panel products.
 		parallelFor(len(st.B.Sizes), st.threads, func(j int) {
 			c0, cs := st.B.Starts[j], st.B.Sizes[j]
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, view(P, 0, st.dOut, c0, cs), blockView(L, j), 0, view(T, 0, st.dOut, c0, cs))
+			gemm64(blas.NoTrans, blas.NoTrans, 1, view(P, 0, st.dOut, c0, cs), blockView(L, j), 0, view(T, 0, st.dOut, c0, cs))
 		})
 		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
 			r0, rs := st.A.Starts[i], st.A.Sizes[i]

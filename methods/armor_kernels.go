@@ -76,6 +76,22 @@ func tileGemm[T float](tA, tB blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T
 	gemm(tA, tB, 1, a, b, beta, c)
 }
 
+// gemm64 is blas64.Gemm for the theory variants' panel products: with
+// alpha = 1 and beta = 0 it runs on the FMA kernels when it can (as
+// tileGemm), else on BLAS.
+func gemm64(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
+	if alpha == 1 && beta == 0 {
+		m, k, rs, ks := a.Rows, a.Cols, a.Stride, 1
+		if tA == blas.Trans {
+			m, k, rs, ks = a.Cols, a.Rows, 1, a.Stride
+		}
+		if gemmFMA(m, c.Cols, k, a.Data, rs, ks, b.Data, b.Stride, tB == blas.Trans, c.Data, c.Stride, nil, 0, false) {
+			return
+		}
+	}
+	blas64.Gemm(tA, tB, alpha, a, b, beta, c)
+}
+
 // sub returns the rows × cols block of m starting at (r0, c0).
 func (m gmat[T]) sub(r0, c0, rows, cols int) gmat[T] {
 	return gmat[T]{rows: rows, cols: cols, stride: m.stride, data: m.data[r0*m.stride+c0:]}

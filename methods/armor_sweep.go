@@ -171,6 +171,7 @@ type sweepScratch struct {
 	p                                           Pattern
 	maxB                                        int
 	w, dl, gram, f, old, nw, x, bestX, sub, rhs []float64
+	coef                                        []float64 // c·K_i[ρ, :ρ] of a row pull
 	oldIdx                                      []int
 	all                                         []Group
 }
@@ -196,7 +197,7 @@ func newSweepScratch(p Pattern, maxB int) *sweepScratch {
 		w: make([]float64, maxB*maxB), dl: make([]float64, maxB), oldIdx: make([]int, 0, p.M),
 		gram: make([]float64, M*M), f: make([]float64, M), old: make([]float64, M), nw: make([]float64, M),
 		x: make([]float64, N), bestX: make([]float64, N), sub: make([]float64, N*N), rhs: make([]float64, N),
-		all: make([]Group, 0, maxB*maxB/M),
+		all: make([]Group, 0, maxB*maxB/M), coef: make([]float64, maxB),
 	}
 }
 
@@ -232,8 +233,19 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 			// W[u,:] = 0, so each row pulls each earlier row once).
 			clear(W[rho*cs : (rho+1)*cs])
 			if rho > 0 && cur >= 0 {
-				blas64.Gemv(blas.Trans, c, blas64.General{Rows: rho, Cols: cs, Stride: cs, Data: W[:rho*cs]},
-					blas64.Vector{N: rho, Inc: 1, Data: Ki[rho*rs : rho*rs+rho]}, 1, blas64.Vector{N: cs, Inc: 1, Data: grow})
+				// Row by row of W (AVX2 for whole groups of four columns):
+				// no BLAS call, whose cgo crossing cost more than the
+				// arithmetic at these sizes.
+				coef := sc.coef[:rho]
+				for u := range coef {
+					coef[u] = c * Ki[rho*rs+u]
+				}
+				done := accumRowsFast(grow, W[:rho*cs], cs, coef)
+				for u, cu := range coef {
+					for v, wv := range W[u*cs+done : (u+1)*cs] {
+						grow[done+v] += wv * cu
+					}
+				}
 			}
 			cur = rho
 		}

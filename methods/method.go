@@ -13,7 +13,7 @@ import (
 // Version identifies the numerics of this package. It is part of every
 // cached result's key (harness cells): bump it whenever a change alters any
 // number a method returns, so stale results are recomputed, not reused.
-const Version = "methods/6"
+const Version = "methods/7"
 
 // Layer is one linear layer to prune: its weight and its calibration data.
 type Layer struct {
