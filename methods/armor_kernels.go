@@ -223,6 +223,8 @@ func (ts *tileSet[T]) refresh() {
 	parallelFor(ts.dOut, ts.threads, func(i int) {
 		lo, hi := i*ts.dIn, (i+1)*ts.dIn
 		s, v, keep := ts.S[lo:hi], ts.V[lo:hi], ts.keep[lo:hi]
+		done := keepCopyFast(s, v, keep) // AVX2, no branch per entry
+		s, v, keep = s[done:], v[done:], keep[done:]
 		for k := range s {
 			if keep[k] {
 				s[k] = v[k]

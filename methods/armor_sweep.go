@@ -251,24 +251,28 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		}
 		aa := Ki[rho*rs+rho]
 		off := g.Row*st.dIn + g.Col
-		copy(old, sRaw[off:off+M])
 		keep := keepAll[off : off+M]
 		var bestP []int
 		if M == 4 && N == 2 {
+			// Element by element: copy of 4 entries is a runtime call.
 			var lg [4][4]float64
 			var fg, o [4]float64
 			var kp [4]bool
+			sg, gg := sRaw[off:off+4], grow[k0:k0+4]
 			for q := 0; q < 4; q++ {
-				copy(lg[q][:], Lj[(k0+q)*cs+k0:(k0+q)*cs+k0+4])
-				fg[q], o[q], kp[q] = half*grow[k0+q], old[q], keep[q]
+				lr := Lj[(k0+q)*cs+k0:][:4]
+				lg[q] = [4]float64{lr[0], lr[1], lr[2], lr[3]}
+				old[q] = sg[q]
+				fg[q], o[q], kp[q] = half*gg[q], sg[q], keep[q]
 			}
 			n, sup, ok := solveGroup24(&lg, &fg, aa, &o, &kp)
 			if !ok {
 				continue
 			}
-			copy(nw, n[:])
+			nw[0], nw[1], nw[2], nw[3] = n[0], n[1], n[2], n[3]
 			bestP = supports[sup]
 		} else {
+			copy(old, sRaw[off:off+M])
 			// Gram matrix L_j[γ,γ] and f = ½·denom·GS[ρ,γ] − ‖a‖²·L_j[γ,γ]·s_old.
 			for q := 0; q < M; q++ {
 				lrow := Lj[(k0+q)*cs+k0 : (k0+q)*cs+k0+M]
@@ -348,6 +352,8 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 			l2 := Lj[(k0+2)*cs : (k0+3)*cs][:len(l0)]
 			l3 := Lj[(k0+3)*cs : (k0+4)*cs][:len(l0)]
 			grow, w := grow[:len(l0)], w[:len(l0)]
+			done := rank4Fast(grow, w, Lj[k0*cs:], cs, d0, d1, d2, d3, kr) // AVX2, the same arithmetic
+			l0, l1, l2, l3, grow, w = l0[done:], l1[done:], l2[done:], l3[done:], grow[done:], w[done:]
 			for v := range l0 {
 				d := d0*l0[v] + d1*l1[v] + d2*l2[v] + d3*l3[v]
 				grow[v] += kr * d

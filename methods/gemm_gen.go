@@ -23,6 +23,7 @@ type vecKernel struct {
 	S, Type, Load, Sfx, Bcast string
 	Shift, Step, LaneShift    int
 	TuOff, NOff, ArgSize      int
+	Ext, Cmp                  string // keepCopy's mask widening and compare
 }
 
 // kernel is one instantiation of the strip template.
@@ -50,15 +51,16 @@ func main() {
 	out.Reset()
 	out.WriteString(header)
 	out.WriteString(vecHeader)
-	vec := template.Must(template.New("vec").Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }}).Parse(vecTmpl))
+	vec := template.Must(template.New("vec").Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }, "shiftl": func(a, b int) int { return a << b }}).Parse(vecTmpl))
 	for _, k := range []vecKernel{
-		{S: "F32", Type: "float32", Load: "VCVTPS2PD", Sfx: "PS", Bcast: "VBROADCASTSS", Shift: 2, Step: 16, LaneShift: 3, TuOff: 44, NOff: 48, ArgSize: 56},
-		{S: "F64", Type: "float64", Load: "VMOVUPD", Sfx: "PD", Bcast: "VBROADCASTSD", Shift: 3, Step: 32, LaneShift: 2, TuOff: 48, NOff: 56, ArgSize: 64},
+		{S: "F32", Type: "float32", Load: "VCVTPS2PD", Sfx: "PS", Bcast: "VBROADCASTSS", Shift: 2, Step: 16, LaneShift: 3, TuOff: 44, NOff: 48, ArgSize: 56, Ext: "VPMOVZXBD", Cmp: "VPCMPEQD"},
+		{S: "F64", Type: "float64", Load: "VMOVUPD", Sfx: "PD", Bcast: "VBROADCASTSD", Shift: 3, Step: 32, LaneShift: 2, TuOff: 48, NOff: 56, ArgSize: 64, Ext: "VPMOVZXBQ", Cmp: "VPCMPEQQ"},
 	} {
 		if err := vec.Execute(&out, k); err != nil {
 			log.Fatal(err)
 		}
 	}
+	out.WriteString(rank4)
 	write("vec_amd64.s", out.Bytes())
 }
 
@@ -653,6 +655,85 @@ xloop:
 	JNZ xloop
 
 xdone:
+	VZEROUPPER
+	RET
+
+// func keepCopy{{.S}}(s, v *{{.Type}}, keep *bool, n int)
+//
+// s[k] = v[k] where keep[k], else +0, for k < n (a multiple of 32 bytes'
+// worth): the mask widened and compared with zero, then and-not, so
+// without a branch; bitwise the Go loop of tileSet.refresh.
+TEXT ·keepCopy{{.S}}(SB), NOSPLIT, $0-32
+	MOVQ s+0(FP), DI
+	MOVQ v+8(FP), SI
+	MOVQ keep+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ ${{.LaneShift}}, CX
+	TESTQ CX, CX
+	JEQ kdone
+	VPXOR Y15, Y15, Y15
+
+kloop:
+	{{.Ext}} (DX), Y1
+	{{.Cmp}} Y15, Y1, Y2
+	VANDN{{.Sfx}} (SI), Y2, Y3
+	VMOVU{{.Sfx}} Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ ${{mul 1 (shiftl 1 .LaneShift)}}, DX
+	DECQ CX
+	JNZ kloop
+
+kdone:
+	VZEROUPPER
+	RET
+`
+
+const rank4 = `
+// func rank4Update(grow, w, l0 *float64, ld int, d0, d1, d2, d3, kr float64, n int)
+//
+// For v < n (a multiple of 4), with l_q = l0 + q·ld: d = ((d0·l0[v] +
+// d1·l1[v]) + d2·l2[v]) + d3·l3[v], grow[v] += kr·d and w[v] += d, every
+// operation rounded as in the Go loop of ARMORState.sweepTile: bitwise its
+// result.
+TEXT ·rank4Update(SB), NOSPLIT, $0-80
+	MOVQ grow+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ l0+16(FP), R8
+	MOVQ ld+24(FP), DX
+	SHLQ $3, DX
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	VBROADCASTSD d0+32(FP), Y0
+	VBROADCASTSD d1+40(FP), Y1
+	VBROADCASTSD d2+48(FP), Y2
+	VBROADCASTSD d3+56(FP), Y3
+	VBROADCASTSD kr+64(FP), Y4
+	MOVQ n+72(FP), CX
+	SHRQ $2, CX
+	TESTQ CX, CX
+	JEQ rdone
+	XORQ AX, AX
+
+rloop:
+	VMULPD (R8)(AX*1), Y0, Y5
+	VMULPD (R9)(AX*1), Y1, Y6
+	VADDPD Y6, Y5, Y5
+	VMULPD (R10)(AX*1), Y2, Y6
+	VADDPD Y6, Y5, Y5
+	VMULPD (R11)(AX*1), Y3, Y6
+	VADDPD Y6, Y5, Y5
+	VMULPD Y4, Y5, Y6
+	VADDPD (DI)(AX*1), Y6, Y6
+	VMOVUPD Y6, (DI)(AX*1)
+	VADDPD (SI)(AX*1), Y5, Y5
+	VMOVUPD Y5, (SI)(AX*1)
+	ADDQ $32, AX
+	DECQ CX
+	JNZ rloop
+
+rdone:
 	VZEROUPPER
 	RET
 `

@@ -17,6 +17,15 @@ func accumRowsF32(out *float64, x *float32, ld, n int, coef *float64, rows int)
 func accumRowsF64(out *float64, x *float64, ld, n int, coef *float64, rows int)
 
 //go:noescape
+func keepCopyF32(s, v *float32, keep *bool, n int)
+
+//go:noescape
+func keepCopyF64(s, v *float64, keep *bool, n int)
+
+//go:noescape
+func rank4Update(grow, w, l0 *float64, ld int, d0, d1, d2, d3, kr float64, n int)
+
+//go:noescape
 func axpy3F32(gr, tg, gs, d, bdh *float32, au, tu float32, n int)
 
 //go:noescape
@@ -85,6 +94,46 @@ func axpy3Fast[T float](g, tg, gs, d, bdh []T, au, tu T) int {
 		axpy3F32(&any(g).([]float32)[0], &any(tg).([]float32)[0], &any(gs).([]float32)[0], &dt[0], &any(bdh).([]float32)[0], any(au).(float32), any(tu).(float32), n)
 	case []float64:
 		axpy3F64(&any(g).([]float64)[0], &any(tg).([]float64)[0], &any(gs).([]float64)[0], &dt[0], &any(bdh).([]float64)[0], any(au).(float64), any(tu).(float64), n)
+	}
+	return n
+}
+
+// rank4Fast does, for the longest prefix of grow that is a multiple of 4
+// entries, d = d0·l[0][v] + d1·l[1][v] + d2·l[2][v] + d3·l[3][v] (rows of l
+// ld apart from l[0]), grow[v] += kr·d and w[v] += d, bitwise as the Go loop
+// of sweepTile does, on a processor with AVX2; it returns the prefix's
+// length (0 when it cannot).
+func rank4Fast(grow, w, l []float64, ld int, d0, d1, d2, d3, kr float64) int {
+	n := len(grow) / 4 * 4
+	if !haveAdamAVX2 || n == 0 {
+		return 0
+	}
+	if len(w) < n || 3*ld+n > len(l) {
+		panic(fmt.Sprintf("rank4Fast: %d entries, w of %d, rows %d apart in %d", n, len(w), ld, len(l)))
+	}
+	rank4Update(&grow[0], &w[0], &l[0], ld, d0, d1, d2, d3, kr, n)
+	return n
+}
+
+// keepCopyFast sets s[k] = v[k] where keep[k], else 0, without branches,
+// for the longest prefix of s that is a whole number of 32-byte vectors,
+// bitwise as tileSet.refresh's Go loop, on a processor with AVX2; it returns
+// the prefix's length (0 when it cannot).
+func keepCopyFast[T float](s, v []T, keep []bool) int {
+	lanes := 8
+	if _, f64 := any(T(0)).(float64); f64 {
+		lanes = 4
+	}
+	n := len(s) / lanes * lanes
+	if !haveAdamAVX2 || n == 0 {
+		return 0
+	}
+	v, keep = v[:n], keep[:n] // bounds for the assembly
+	switch st := any(s).(type) {
+	case []float32:
+		keepCopyF32(&st[0], &any(v).([]float32)[0], &keep[0], n)
+	case []float64:
+		keepCopyF64(&st[0], &any(v).([]float64)[0], &keep[0], n)
 	}
 	return n
 }

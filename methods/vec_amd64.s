@@ -153,6 +153,36 @@ xdone:
 	VZEROUPPER
 	RET
 
+// func keepCopyF32(s, v *float32, keep *bool, n int)
+//
+// s[k] = v[k] where keep[k], else +0, for k < n (a multiple of 32 bytes'
+// worth): the mask widened and compared with zero, then and-not, so
+// without a branch; bitwise the Go loop of tileSet.refresh.
+TEXT ·keepCopyF32(SB), NOSPLIT, $0-32
+	MOVQ s+0(FP), DI
+	MOVQ v+8(FP), SI
+	MOVQ keep+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JEQ kdone
+	VPXOR Y15, Y15, Y15
+
+kloop:
+	VPMOVZXBD (DX), Y1
+	VPCMPEQD Y15, Y1, Y2
+	VANDNPS (SI), Y2, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ kloop
+
+kdone:
+	VZEROUPPER
+	RET
+
 // func groupL1F64(w *float64, ldw int, x *float64, ldx, rows, ng int)
 //
 // For each of rows rows and each of ng groups of four (ng a multiple of 4):
@@ -295,5 +325,82 @@ xloop:
 	JNZ xloop
 
 xdone:
+	VZEROUPPER
+	RET
+
+// func keepCopyF64(s, v *float64, keep *bool, n int)
+//
+// s[k] = v[k] where keep[k], else +0, for k < n (a multiple of 32 bytes'
+// worth): the mask widened and compared with zero, then and-not, so
+// without a branch; bitwise the Go loop of tileSet.refresh.
+TEXT ·keepCopyF64(SB), NOSPLIT, $0-32
+	MOVQ s+0(FP), DI
+	MOVQ v+8(FP), SI
+	MOVQ keep+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $2, CX
+	TESTQ CX, CX
+	JEQ kdone
+	VPXOR Y15, Y15, Y15
+
+kloop:
+	VPMOVZXBQ (DX), Y1
+	VPCMPEQQ Y15, Y1, Y2
+	VANDNPD (SI), Y2, Y3
+	VMOVUPD Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ kloop
+
+kdone:
+	VZEROUPPER
+	RET
+
+// func rank4Update(grow, w, l0 *float64, ld int, d0, d1, d2, d3, kr float64, n int)
+//
+// For v < n (a multiple of 4), with l_q = l0 + q·ld: d = ((d0·l0[v] +
+// d1·l1[v]) + d2·l2[v]) + d3·l3[v], grow[v] += kr·d and w[v] += d, every
+// operation rounded as in the Go loop of ARMORState.sweepTile: bitwise its
+// result.
+TEXT ·rank4Update(SB), NOSPLIT, $0-80
+	MOVQ grow+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ l0+16(FP), R8
+	MOVQ ld+24(FP), DX
+	SHLQ $3, DX
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	VBROADCASTSD d0+32(FP), Y0
+	VBROADCASTSD d1+40(FP), Y1
+	VBROADCASTSD d2+48(FP), Y2
+	VBROADCASTSD d3+56(FP), Y3
+	VBROADCASTSD kr+64(FP), Y4
+	MOVQ n+72(FP), CX
+	SHRQ $2, CX
+	TESTQ CX, CX
+	JEQ rdone
+	XORQ AX, AX
+
+rloop:
+	VMULPD (R8)(AX*1), Y0, Y5
+	VMULPD (R9)(AX*1), Y1, Y6
+	VADDPD Y6, Y5, Y5
+	VMULPD (R10)(AX*1), Y2, Y6
+	VADDPD Y6, Y5, Y5
+	VMULPD (R11)(AX*1), Y3, Y6
+	VADDPD Y6, Y5, Y5
+	VMULPD Y4, Y5, Y6
+	VADDPD (DI)(AX*1), Y6, Y6
+	VMOVUPD Y6, (DI)(AX*1)
+	VADDPD (SI)(AX*1), Y5, Y5
+	VMOVUPD Y5, (SI)(AX*1)
+	ADDQ $32, AX
+	DECQ CX
+	JNZ rloop
+
+rdone:
 	VZEROUPPER
 	RET

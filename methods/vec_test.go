@@ -121,3 +121,84 @@ func testAccumRowsAndAxpy3Fast[T float](t *testing.T) {
 		t.Skip("no AVX2 assembly in this build: only the Go loops ran")
 	}
 }
+
+// TestRank4Fast checks the sweep's rank-four row update bitwise against the
+// Go loop it replaces, with a length that leaves a remainder.
+func TestRank4Fast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	const n, ld = 23, 29
+	draw := func(n int) []float64 {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(8)-4))
+		}
+		return x
+	}
+	l, grow, w := draw(3*ld+n), draw(n), draw(n)
+	wantG, wantW := append([]float64(nil), grow...), append([]float64(nil), w...)
+	d0, d1, d2, d3, kr := rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()
+	row := func(q, v int) float64 { return l[q*ld+v] }
+	for v := 0; v < n; v++ {
+		d := d0*row(0, v) + d1*row(1, v) + d2*row(2, v) + d3*row(3, v)
+		wantG[v] += kr * d
+		wantW[v] += d
+	}
+	done := rank4Fast(grow, w, l, ld, d0, d1, d2, d3, kr)
+	for v := done; v < n; v++ {
+		d := d0*row(0, v) + d1*row(1, v) + d2*row(2, v) + d3*row(3, v)
+		grow[v] += kr * d
+		w[v] += d
+	}
+	for v := 0; v < n; v++ {
+		if math.Float64bits(grow[v]) != math.Float64bits(wantG[v]) || math.Float64bits(w[v]) != math.Float64bits(wantW[v]) {
+			t.Fatalf("entry %d: got (%v, %v), want (%v, %v)", v, grow[v], w[v], wantG[v], wantW[v])
+		}
+	}
+	if !haveAdamAVX2 {
+		t.Skip("no AVX2 assembly in this build: only the Go loop ran")
+	}
+	if done != 20 {
+		t.Fatalf("rank4Fast did %d entries, want 20", done)
+	}
+}
+
+// TestKeepCopyFast checks the branch-free masked copy bitwise against the Go
+// loop of refresh (pruned entries +0 whatever v holds), in both precisions.
+func TestKeepCopyFast(t *testing.T) {
+	t.Run("float32", testKeepCopyFast[float32])
+	t.Run("float64", testKeepCopyFast[float64])
+}
+
+func testKeepCopyFast[T float](t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	const n = 27
+	s, v, keep := make([]T, n), make([]T, n), make([]bool, n)
+	for k := range v {
+		v[k], s[k], keep[k] = T(rng.NormFloat64()), T(rng.NormFloat64()), rng.IntN(2) == 0
+	}
+	v[3], keep[3] = T(math.Copysign(0, -1)), true // −0 kept as −0
+	want := make([]T, n)
+	for k := range want {
+		if keep[k] {
+			want[k] = v[k]
+		}
+	}
+	done := keepCopyFast(s, v, keep)
+	for k := done; k < n; k++ {
+		s[k] = 0
+		if keep[k] {
+			s[k] = v[k]
+		}
+	}
+	for k := range s {
+		if math.Float64bits(float64(s[k])) != math.Float64bits(float64(want[k])) {
+			t.Fatalf("entry %d: got %v, want %v", k, s[k], want[k])
+		}
+	}
+	if !haveAdamAVX2 {
+		t.Skip("no AVX2 assembly in this build: only the Go loop ran")
+	}
+	if done == 0 {
+		t.Fatal("keepCopyFast did nothing")
+	}
+}
