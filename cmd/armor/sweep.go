@@ -152,11 +152,24 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "; source %s; writing %s\n", src.Describe(), out)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The watcher reports an interruption only: when the sweep ends it is
+	// told so and waited for before stop cancels the context, which would
+	// otherwise look like one (and print after the run's last line).
+	finished, watcher := make(chan struct{}), make(chan struct{})
 	go func() {
-		<-ctx.Done()
+		defer close(watcher)
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
 		stop() // a second Ctrl-C kills the process at once
 		fmt.Fprintln(stderr, "\ninterrupted: finishing the running cells (Ctrl-C again to abort; finished cells are kept)")
+	}()
+	defer func() {
+		close(finished)
+		<-watcher
+		stop()
 	}()
 	sum, runErr := sweep.Run(ctx, src, jobs, done, store, opt)
 	fmt.Fprintf(stderr, "%d cells in this run, %d already done, %d failed, %s\n", sum.Ran, sum.Skipped, sum.Failed, sum.Elapsed.Round(1e7))
