@@ -10,8 +10,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log"
 	"os"
+	"strings"
 	"text/template"
 )
 
@@ -45,7 +47,10 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	out.WriteString(packers)
+	pk := template.Must(template.New("packers").Funcs(template.FuncMap{"t8x8": transpose8x8, "t4x4": transpose4x4}).Parse(packers))
+	if err := pk.Execute(&out, nil); err != nil {
+		log.Fatal(err)
+	}
 	write("gemm_amd64.s", out.Bytes())
 
 	out.Reset()
@@ -62,6 +67,70 @@ func main() {
 	}
 	out.WriteString(rank4)
 	write("vec_amd64.s", out.Bytes())
+}
+
+// transpose8x8 is the body of spack16T for one half of the panel: rows lo …
+// lo+7 of the source (four from base register a, four from b, ld = DX and
+// 3·ld = R8 apart) transposed in registers and stored at byte offset off of
+// each 64-byte row of the panel at DI.
+func transpose8x8(a, b string, lo, off int) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "\t// Rows %d–%d → dst[16p + %d…%d].\n", lo, lo+7, lo, lo+7)
+	for i, r := range []string{a, b} {
+		for j, idx := range []string{"", "(DX*1)", "(DX*2)", "(R8*1)"} {
+			fmt.Fprintf(&s, "\tVMOVUPS (%s)%s, Y%d\n", r, idx, 4*i+j)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		fmt.Fprintf(&s, "\tVUNPCKLPS Y%d, Y%d, Y%d\n\tVUNPCKHPS Y%d, Y%d, Y%d\n", 2*i+1, 2*i, 8+2*i, 2*i+1, 2*i, 9+2*i)
+	}
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 2; j++ {
+			x, y := 8+4*i+j, 10+4*i+j
+			fmt.Fprintf(&s, "\tVSHUFPS $0x44, Y%d, Y%d, Y%d\n\tVSHUFPS $0xEE, Y%d, Y%d, Y%d\n", y, x, 4*i+2*j, y, x, 4*i+2*j+1)
+		}
+	}
+	for k, imm := range []string{"0x20", "0x31"} {
+		for j := 0; j < 4; j++ {
+			fmt.Fprintf(&s, "\tVPERM2F128 $%s, Y%d, Y%d, Y%d\n", imm, 4+j, j, 8+4*k+j)
+		}
+	}
+	for j := 0; j < 8; j++ {
+		fmt.Fprintf(&s, "\tVMOVUPS Y%d, %s(DI)\n", 8+j, disp(64*j+off))
+	}
+	return s.String()
+}
+
+// transpose4x4 is the body of dpack8T for one half of the panel: rows lo …
+// lo+3 of the source (from base register a, ld = DX and 3·ld = R8 apart)
+// transposed in registers and stored at byte offset off of each 64-byte row
+// of the panel at DI.
+func transpose4x4(a string, lo, off int) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "\t// Rows %d–%d → dst[8p + %d…%d].\n", lo, lo+3, lo, lo+3)
+	for j, idx := range []string{"", "(DX*1)", "(DX*2)", "(R8*1)"} {
+		fmt.Fprintf(&s, "\tVMOVUPD (%s)%s, Y%d\n", a, idx, j)
+	}
+	for i := 0; i < 2; i++ {
+		fmt.Fprintf(&s, "\tVUNPCKLPD Y%d, Y%d, Y%d\n\tVUNPCKHPD Y%d, Y%d, Y%d\n", 2*i+1, 2*i, 4+2*i, 2*i+1, 2*i, 5+2*i)
+	}
+	for k, imm := range []string{"0x20", "0x31"} {
+		for j := 0; j < 2; j++ {
+			fmt.Fprintf(&s, "\tVPERM2F128 $%s, Y%d, Y%d, Y%d\n", imm, 6+j, 4+j, 2*k+j)
+		}
+	}
+	for j := 0; j < 4; j++ {
+		fmt.Fprintf(&s, "\tVMOVUPD Y%d, %s(DI)\n", j, disp(64*j+off))
+	}
+	return s.String()
+}
+
+// disp writes a displacement, empty for 0.
+func disp(d int) string {
+	if d == 0 {
+		return ""
+	}
+	return fmt.Sprint(d)
 }
 
 func write(name string, b []byte) {
@@ -344,90 +413,8 @@ TEXT ·spack16T(SB), NOSPLIT, $0-32
 	LEAQ (R10)(DX*4), R11 // row 12
 
 tloop:
-	// Rows 0–7 → dst[16p + 0…7].
-	VMOVUPS (SI), Y0
-	VMOVUPS (SI)(DX*1), Y1
-	VMOVUPS (SI)(DX*2), Y2
-	VMOVUPS (SI)(R8*1), Y3
-	VMOVUPS (R9), Y4
-	VMOVUPS (R9)(DX*1), Y5
-	VMOVUPS (R9)(DX*2), Y6
-	VMOVUPS (R9)(R8*1), Y7
-	VUNPCKLPS Y1, Y0, Y8
-	VUNPCKHPS Y1, Y0, Y9
-	VUNPCKLPS Y3, Y2, Y10
-	VUNPCKHPS Y3, Y2, Y11
-	VUNPCKLPS Y5, Y4, Y12
-	VUNPCKHPS Y5, Y4, Y13
-	VUNPCKLPS Y7, Y6, Y14
-	VUNPCKHPS Y7, Y6, Y15
-	VSHUFPS $0x44, Y10, Y8, Y0
-	VSHUFPS $0xEE, Y10, Y8, Y1
-	VSHUFPS $0x44, Y11, Y9, Y2
-	VSHUFPS $0xEE, Y11, Y9, Y3
-	VSHUFPS $0x44, Y14, Y12, Y4
-	VSHUFPS $0xEE, Y14, Y12, Y5
-	VSHUFPS $0x44, Y15, Y13, Y6
-	VSHUFPS $0xEE, Y15, Y13, Y7
-	VPERM2F128 $0x20, Y4, Y0, Y8
-	VPERM2F128 $0x20, Y5, Y1, Y9
-	VPERM2F128 $0x20, Y6, Y2, Y10
-	VPERM2F128 $0x20, Y7, Y3, Y11
-	VPERM2F128 $0x31, Y4, Y0, Y12
-	VPERM2F128 $0x31, Y5, Y1, Y13
-	VPERM2F128 $0x31, Y6, Y2, Y14
-	VPERM2F128 $0x31, Y7, Y3, Y15
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 64(DI)
-	VMOVUPS Y10, 128(DI)
-	VMOVUPS Y11, 192(DI)
-	VMOVUPS Y12, 256(DI)
-	VMOVUPS Y13, 320(DI)
-	VMOVUPS Y14, 384(DI)
-	VMOVUPS Y15, 448(DI)
-
-	// Rows 8–15 → dst[16p + 8…15].
-	VMOVUPS (R10), Y0
-	VMOVUPS (R10)(DX*1), Y1
-	VMOVUPS (R10)(DX*2), Y2
-	VMOVUPS (R10)(R8*1), Y3
-	VMOVUPS (R11), Y4
-	VMOVUPS (R11)(DX*1), Y5
-	VMOVUPS (R11)(DX*2), Y6
-	VMOVUPS (R11)(R8*1), Y7
-	VUNPCKLPS Y1, Y0, Y8
-	VUNPCKHPS Y1, Y0, Y9
-	VUNPCKLPS Y3, Y2, Y10
-	VUNPCKHPS Y3, Y2, Y11
-	VUNPCKLPS Y5, Y4, Y12
-	VUNPCKHPS Y5, Y4, Y13
-	VUNPCKLPS Y7, Y6, Y14
-	VUNPCKHPS Y7, Y6, Y15
-	VSHUFPS $0x44, Y10, Y8, Y0
-	VSHUFPS $0xEE, Y10, Y8, Y1
-	VSHUFPS $0x44, Y11, Y9, Y2
-	VSHUFPS $0xEE, Y11, Y9, Y3
-	VSHUFPS $0x44, Y14, Y12, Y4
-	VSHUFPS $0xEE, Y14, Y12, Y5
-	VSHUFPS $0x44, Y15, Y13, Y6
-	VSHUFPS $0xEE, Y15, Y13, Y7
-	VPERM2F128 $0x20, Y4, Y0, Y8
-	VPERM2F128 $0x20, Y5, Y1, Y9
-	VPERM2F128 $0x20, Y6, Y2, Y10
-	VPERM2F128 $0x20, Y7, Y3, Y11
-	VPERM2F128 $0x31, Y4, Y0, Y12
-	VPERM2F128 $0x31, Y5, Y1, Y13
-	VPERM2F128 $0x31, Y6, Y2, Y14
-	VPERM2F128 $0x31, Y7, Y3, Y15
-	VMOVUPS Y8, 32(DI)
-	VMOVUPS Y9, 96(DI)
-	VMOVUPS Y10, 160(DI)
-	VMOVUPS Y11, 224(DI)
-	VMOVUPS Y12, 288(DI)
-	VMOVUPS Y13, 352(DI)
-	VMOVUPS Y14, 416(DI)
-	VMOVUPS Y15, 480(DI)
-
+{{t8x8 "SI" "R9" 0 0}}
+{{t8x8 "R10" "R11" 8 32}}
 	ADDQ $32, SI
 	ADDQ $32, R9
 	ADDQ $32, R10
@@ -459,42 +446,8 @@ TEXT ·dpack8T(SB), NOSPLIT, $0-32
 	LEAQ (SI)(DX*4), R9 // row 4
 
 dtloop:
-	// Rows 0–3 → dst[8p + 0…3].
-	VMOVUPD (SI), Y0
-	VMOVUPD (SI)(DX*1), Y1
-	VMOVUPD (SI)(DX*2), Y2
-	VMOVUPD (SI)(R8*1), Y3
-	VUNPCKLPD Y1, Y0, Y4
-	VUNPCKHPD Y1, Y0, Y5
-	VUNPCKLPD Y3, Y2, Y6
-	VUNPCKHPD Y3, Y2, Y7
-	VPERM2F128 $0x20, Y6, Y4, Y0
-	VPERM2F128 $0x20, Y7, Y5, Y1
-	VPERM2F128 $0x31, Y6, Y4, Y2
-	VPERM2F128 $0x31, Y7, Y5, Y3
-	VMOVUPD Y0, (DI)
-	VMOVUPD Y1, 64(DI)
-	VMOVUPD Y2, 128(DI)
-	VMOVUPD Y3, 192(DI)
-
-	// Rows 4–7 → dst[8p + 4…7].
-	VMOVUPD (R9), Y0
-	VMOVUPD (R9)(DX*1), Y1
-	VMOVUPD (R9)(DX*2), Y2
-	VMOVUPD (R9)(R8*1), Y3
-	VUNPCKLPD Y1, Y0, Y4
-	VUNPCKHPD Y1, Y0, Y5
-	VUNPCKLPD Y3, Y2, Y6
-	VUNPCKHPD Y3, Y2, Y7
-	VPERM2F128 $0x20, Y6, Y4, Y0
-	VPERM2F128 $0x20, Y7, Y5, Y1
-	VPERM2F128 $0x31, Y6, Y4, Y2
-	VPERM2F128 $0x31, Y7, Y5, Y3
-	VMOVUPD Y0, 32(DI)
-	VMOVUPD Y1, 96(DI)
-	VMOVUPD Y2, 160(DI)
-	VMOVUPD Y3, 224(DI)
-
+{{t4x4 "SI" 0 0}}
+{{t4x4 "R9" 4 32}}
 	ADDQ $32, SI
 	ADDQ $32, R9
 	ADDQ $256, DI
