@@ -77,17 +77,14 @@ func tileGemm[T float](tA, tB blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T
 }
 
 // gemm64 is blas64.Gemm for the theory variants' panel products: with
-// alpha = 1 and beta = 0 it runs on the FMA kernels when it can (as
-// tileGemm), else on BLAS.
+// alpha = 1 and beta = 0 it is tileGemm (the FMA kernels when it can).
 func gemm64(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
 	if alpha == 1 && beta == 0 {
-		m, k, rs, ks := a.Rows, a.Cols, a.Stride, 1
-		if tA == blas.Trans {
-			m, k, rs, ks = a.Cols, a.Rows, 1, a.Stride
+		g := func(m blas64.General) gmat[float64] {
+			return gmat[float64]{rows: m.Rows, cols: m.Cols, stride: m.Stride, data: m.Data}
 		}
-		if gemmFMA(m, c.Cols, k, a.Data, rs, ks, b.Data, b.Stride, tB == blas.Trans, c.Data, c.Stride, nil, 0, false) {
-			return
-		}
+		tileGemm(tA, tB, g(a), g(b), g(c), nil, false)
+		return
 	}
 	blas64.Gemm(tA, tB, alpha, a, b, beta, c)
 }
