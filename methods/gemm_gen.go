@@ -2,10 +2,11 @@
 
 // gemm_gen writes the assembly that has one version per precision from one
 // template each: gemm_amd64.s, gemmFMA's strip kernel for float32 (16
-// columns per panel) and float64 (8 columns) plus the panel packers, and
+// columns per panel) and float64 (8 columns) plus the panel packers;
 // vec_amd64.s, the sparse-core step's vector kernels (group norms, row
-// accumulations, rank-one gradient updates). Run it with go generate after
-// editing a template; the generated files are checked in.
+// accumulations, rank-one gradient updates); and adam_amd64.s, Adam's
+// update with and without the mask. Run it with go generate after editing a
+// template; the generated files are checked in.
 package main
 
 import (
@@ -67,6 +68,31 @@ func main() {
 	}
 	out.WriteString(rank4)
 	write("vec_amd64.s", out.Bytes())
+
+	out.Reset()
+	out.WriteString(header)
+	adam := template.Must(template.New("adam").Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }}).Parse(adamTmpl))
+	for _, keep := range []bool{true, false} {
+		for _, k := range []adamKernel{
+			{Bits: "32", Type: "float32", Sfx: "PS", Bcast: "VBROADCASTSS", Size: 4, Lanes: 8, KeepReg: "Y8", KeepCvt: "VCVTDQ2PS"},
+			{Bits: "64", Type: "float64", Sfx: "PD", Bcast: "VBROADCASTSD", Size: 8, Lanes: 4, KeepReg: "X8", KeepCvt: "VCVTDQ2PD"},
+		} {
+			k.Keep = keep
+			if err := adam.Execute(&out, k); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+	write("adam_amd64.s", out.Bytes())
+}
+
+// adamKernel is one instantiation of the Adam template: masked (Keep) or
+// not, in float32 or float64; KeepReg and KeepCvt widen the mask bytes to
+// 0/1 in the storage type.
+type adamKernel struct {
+	Bits, Type, Sfx, Bcast, KeepReg, KeepCvt string
+	Size, Lanes                              int
+	Keep                                     bool
 }
 
 // transpose8x8 is the body of spack16T for one half of the panel: rows lo …
@@ -687,6 +713,93 @@ rloop:
 	JNZ rloop
 
 rdone:
+	VZEROUPPER
+	RET
+`
+
+const adamTmpl = `
+{{- $n := print "adam" .Bits "AVX2"}}{{if .Keep}}{{$n = print "adamKeep" .Bits "AVX2"}}{{end}}
+// func {{$n}}(x, g, m, v []{{.Type}}{{if .Keep}}, keep []bool, s []{{.Type}}{{end}}, c *adamConsts[{{.Type}}])
+//
+{{- if .Keep}}
+// The masked Adam update of adamKeepGo for {{.Type}}, {{.Lanes}} entries at a time,
+// also writing s = x⊙keep;
+{{- else}}
+// The unmasked Adam update of adamGo (A's and B's blocks) for {{.Type}},
+// {{.Lanes}} entries at a time;
+{{- end}}
+// len(x) is a multiple of {{.Lanes}} and the other slices are at least as
+// long. Every lane performs the scalar loop's operations in the same order,
+// each correctly rounded, and no fused multiply-add: the results are
+// bitwise those of the Go loop.
+TEXT ·{{$n}}(SB), NOSPLIT, $0-{{if .Keep}}152{{else}}104{{end}}
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ g_base+24(FP), DI
+	MOVQ m_base+48(FP), R8
+	MOVQ v_base+72(FP), R9
+{{- if .Keep}}
+	MOVQ keep_base+96(FP), R10
+	MOVQ s_base+120(FP), R11
+	MOVQ c+144(FP), R12
+{{- else}}
+	MOVQ c+96(FP), R12
+{{- end}}
+	{{.Bcast}} 0(R12), Y1 // lr1
+	{{.Bcast}} {{mul 1 .Size}}(R12), Y2 // rb2
+	{{.Bcast}} {{mul 2 .Size}}(R12), Y3 // eps
+	{{.Bcast}} {{mul 3 .Size}}(R12), Y4 // b1
+	{{.Bcast}} {{mul 4 .Size}}(R12), Y5 // b2
+	{{.Bcast}} {{mul 5 .Size}}(R12), Y6 // c1
+	{{.Bcast}} {{mul 6 .Size}}(R12), Y7 // c2
+{{- if .Keep}}
+	VXOR{{.Sfx}} Y15, Y15, Y15 // +0
+{{- end}}
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ done
+
+loop:
+{{- if .Keep}}
+	VPMOVZXBD (R10)(AX*1), {{.KeepReg}} // keep as 0/1 integers
+	{{.KeepCvt}} {{.KeepReg}}, Y8 // kf
+	VMOVU{{.Sfx}} (DI)(AX*{{.Size}}), Y9
+	VMUL{{.Sfx}} Y8, Y9, Y9 // g = g·kf
+{{- else}}
+	VMOVU{{.Sfx}} (DI)(AX*{{.Size}}), Y9
+{{- end}}
+	VMOVU{{.Sfx}} (R8)(AX*{{.Size}}), Y10
+	VMUL{{.Sfx}} Y4, Y10, Y10 // b1·m
+	VMUL{{.Sfx}} Y6, Y9, Y11 // c1·g
+	VADD{{.Sfx}} Y11, Y10, Y10 // mk
+	VMOVU{{.Sfx}} Y10, (R8)(AX*{{.Size}})
+	VMOVU{{.Sfx}} (R9)(AX*{{.Size}}), Y11
+	VMUL{{.Sfx}} Y5, Y11, Y11 // b2·v
+	VMUL{{.Sfx}} Y7, Y9, Y12 // c2·g
+	VMUL{{.Sfx}} Y9, Y12, Y12 // (c2·g)·g
+	VADD{{.Sfx}} Y12, Y11, Y11 // vk
+	VMOVU{{.Sfx}} Y11, (R9)(AX*{{.Size}})
+	VMUL{{.Sfx}} Y2, Y11, Y11 // vk·rb2
+	VSQRT{{.Sfx}} Y11, Y11
+	VADD{{.Sfx}} Y3, Y11, Y11 // √(vk·rb2) + eps
+	VMUL{{.Sfx}} Y1, Y10, Y10 // lr1·mk
+	VDIV{{.Sfx}} Y11, Y10, Y10 // step = lr1·mk / (√(vk·rb2) + eps)
+{{- if .Keep}}
+	VMUL{{.Sfx}} Y8, Y10, Y10 // kf·step
+{{- end}}
+	VMOVU{{.Sfx}} (SI)(AX*{{.Size}}), Y12
+	VSUB{{.Sfx}} Y10, Y12, Y12 // x − step
+	VMOVU{{.Sfx}} Y12, (SI)(AX*{{.Size}})
+{{- if .Keep}}
+	VMUL{{.Sfx}} Y8, Y12, Y12 // xk·kf
+	VADD{{.Sfx}} Y15, Y12, Y12 // + 0
+	VMOVU{{.Sfx}} Y12, (R11)(AX*{{.Size}})
+{{- end}}
+	ADDQ ${{.Lanes}}, AX
+	CMPQ AX, CX
+	JB loop
+
+done:
 	VZEROUPPER
 	RET
 `
