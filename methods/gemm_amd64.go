@@ -2,7 +2,7 @@
 
 package methods
 
-//go:generate go run gemm_gen.go
+//go:generate go run asm_gen.go
 
 import (
 	"fmt"
