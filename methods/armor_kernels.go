@@ -98,26 +98,28 @@ func (m gmat[T]) sub(r0, c0, rows, cols int) gmat[T] {
 // Right) for X, overwriting b, with blas64 or blas32; a is square, triangular
 // (uplo) with a non-unit diagonal.
 func trsm[T float](s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
-	switch ad := any(a.data).(type) {
-	case []float64:
-		blas64.Trsm(s, tA, float64(alpha), blas64.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
-			blas64.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float64)})
-	case []float32:
-		blas32.Trsm(s, tA, float32(alpha), blas32.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
-			blas32.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float32)})
-	}
+	triangular(blas64.Trsm, blas32.Trsm, s, ul, tA, alpha, a, b)
 }
 
 // trmm computes b = alpha·op(a)·b (side Left) or b = alpha·b·op(a) (side
 // Right) with blas64 or blas32; a is square, triangular (uplo) with a
 // non-unit diagonal.
 func trmm[T float](s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
+	triangular(blas64.Trmm, blas32.Trmm, s, ul, tA, alpha, a, b)
+}
+
+// triangular calls f64 or f32 (blas64/blas32's Trsm or Trmm, which share a
+// signature) on a as a non-unit triangular matrix and b, by storage type.
+func triangular[T float](
+	f64 func(blas.Side, blas.Transpose, float64, blas64.Triangular, blas64.General),
+	f32 func(blas.Side, blas.Transpose, float32, blas32.Triangular, blas32.General),
+	s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
 	switch ad := any(a.data).(type) {
 	case []float64:
-		blas64.Trmm(s, tA, float64(alpha), blas64.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
+		f64(s, tA, float64(alpha), blas64.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
 			blas64.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float64)})
 	case []float32:
-		blas32.Trmm(s, tA, float32(alpha), blas32.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
+		f32(s, tA, float32(alpha), blas32.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
 			blas32.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float32)})
 	}
 }
