@@ -7,7 +7,7 @@ import (
 	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
 	"github.com/prunebench/armor/harness/source"
-	"github.com/prunebench/armor/pipeline/modelsource"
+	"github.com/prunebench/armor/harness/modelsource"
 )
 
 // runModelCells computes the whole-model cells (dense and every method
