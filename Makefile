@@ -17,8 +17,9 @@ BENCHTIME ?= 3x
 
 all: build
 
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 build:
-	$(GO) build $(GOTAGS) -o $(BIN) ./cmd/armor
+	$(GO) build $(GOTAGS) $(if $(COMMIT),-ldflags "-X main.buildCommit=$(COMMIT)",) -o $(BIN) ./cmd/armor
 
 ## test: every test, including the reference fixtures and the property tests at CI size.
 test:

@@ -33,6 +33,26 @@ const maxLogitValues = 1 << 24
 //
 // with all sums in float64. Several windows go through each Forward call.
 func (m *Model) Perplexity(stream []int, L, maxWindows int) (PerplexityResult, error) {
+	return m.PerplexityProgress(stream, L, maxWindows, nil)
+}
+
+// PerplexityWindows is the number of windows Perplexity scores on a stream
+// of n tokens (0 when L is out of range).
+func (m *Model) PerplexityWindows(n, L, maxWindows int) int {
+	if m == nil || L < 2 || L > m.cfg.SeqLen {
+		return 0
+	}
+	nw := n / L
+	if maxWindows > 0 && nw > maxWindows {
+		nw = maxWindows
+	}
+	return nw
+}
+
+// PerplexityProgress is Perplexity that calls progress (when not nil) with
+// the windows scored so far and their total after each batch of windows.
+// The result does not depend on it.
+func (m *Model) PerplexityProgress(stream []int, L, maxWindows int, progress func(done, total int)) (PerplexityResult, error) {
 	var res PerplexityResult
 	if m == nil {
 		return res, errNilModel
@@ -40,10 +60,7 @@ func (m *Model) Perplexity(stream []int, L, maxWindows int) (PerplexityResult, e
 	if L < 2 || L > m.cfg.SeqLen {
 		return res, fmt.Errorf("perplexity: window length %d outside [2, %d]", L, m.cfg.SeqLen)
 	}
-	nw := len(stream) / L
-	if maxWindows > 0 && nw > maxWindows {
-		nw = maxWindows
-	}
+	nw := m.PerplexityWindows(len(stream), L, maxWindows)
 	if nw == 0 {
 		return res, fmt.Errorf("perplexity: stream of %d tokens is shorter than one window of %d", len(stream), L)
 	}
@@ -63,6 +80,9 @@ func (m *Model) Perplexity(stream []int, L, maxWindows int) (PerplexityResult, e
 				z := logits.Row(b, t-1)
 				res.TotalNLL += logSumExp(z) - float64(z[win[t]])
 			}
+		}
+		if progress != nil {
+			progress(w1, nw)
 		}
 	}
 	res.Windows = nw

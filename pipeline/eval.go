@@ -86,10 +86,26 @@ type EvalResult struct {
 // tokens (at most maxWindows per corpus when > 0), as model.Perplexity
 // defines it.
 func Evaluate(m *model.Model, corpora []Corpus, L, maxWindows int) ([]EvalResult, error) {
+	return EvaluateProgress(m, corpora, L, maxWindows, nil)
+}
+
+// EvaluateProgress is Evaluate that also reports, through progress (when
+// not nil), the windows evaluated so far over all corpora and their total.
+func EvaluateProgress(m *model.Model, corpora []Corpus, L, maxWindows int, progress func(done, total int)) ([]EvalResult, error) {
 	out := make([]EvalResult, 0, len(corpora))
+	total := 0
+	for _, c := range corpora {
+		total += m.PerplexityWindows(len(c.Stream), L, maxWindows)
+	}
+	base := 0
 	for _, c := range corpora {
 		t0 := time.Now()
-		r, err := m.Perplexity(c.Stream, L, maxWindows)
+		var hook func(done, _ int)
+		if progress != nil {
+			hook = func(done, _ int) { progress(base+done, total) }
+		}
+		r, err := m.PerplexityProgress(c.Stream, L, maxWindows, hook)
+		base += r.Windows
 		if err != nil {
 			return nil, fmt.Errorf("perplexity on %s (%s): %w", c.Name, c.Path, err)
 		}

@@ -71,6 +71,9 @@ type Options struct {
 	InPlace bool
 	// Log, when set, receives one line per pruned layer and per block.
 	Log func(format string, args ...any)
+	// Progress, when set, is called after each block with the number of
+	// blocks pruned so far and the total (e.g. internal/progress.Bar.Hook).
+	Progress func(done, total int)
 }
 
 // LayerReport is what pruning one linear layer produced.
@@ -230,6 +233,9 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 			}
 		}
 		logf("block %d/%d pruned (%s, %s protocol) in %.1fs", i+1, cfg.NLayers, opt.Method, opt.Protocol, time.Since(t0).Seconds())
+		if opt.Progress != nil {
+			opt.Progress(i+1, cfg.NLayers)
+		}
 	}
 	out.Params = CountParams(cfg, w, out.Layers)
 	out.Seconds = time.Since(start).Seconds()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/internal/progress"
 	"github.com/prunebench/armor/pipeline"
 )
 
@@ -33,6 +34,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	text := fs.String("text", "", "text file, tokenized with the default protocol (lines, no trimming, one BOS); relative paths are also tried under $ARMOR_DATA")
 	window := fs.Int("window", pipeline.DefaultWindow, "window length L: non-overlapping windows, tokens 2..L of each scored")
 	maxWindows := fs.Int("max-windows", 0, "evaluate at most this many windows (0: all)")
+	showProgress := fs.Bool("progress", false, "draw a progress bar (windows evaluated, ETA) on stderr even when it is not a terminal")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +61,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := m.Perplexity(pipeline.Stream(enc, lines, bos), *window, *maxWindows)
+	stream := pipeline.Stream(enc, lines, bos)
+	bar := progress.New(stderr, progress.Options{Mode: progress.ModeFromFlag(*showProgress),
+		Total: m.PerplexityWindows(len(stream), *window, *maxWindows), Description: "perplexity", Unit: "windows"})
+	res, err := m.PerplexityProgress(stream, *window, *maxWindows, bar.Hook())
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", tp, err)
 	}

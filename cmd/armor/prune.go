@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/internal/progress"
 	"github.com/prunebench/armor/methods"
+	"github.com/prunebench/armor/model"
 	"github.com/prunebench/armor/pipeline"
 )
 
@@ -42,6 +44,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write report.json, hf/ (and factored/ for armor) here")
 	verbose := fs.Bool("v", false, "log every pruned layer to stderr")
 	inPlace := fs.Bool("in-place", false, "prune the loaded weights in place (halves peak memory; the dense model is evaluated first)")
+	showProgress := fs.Bool("progress", false, "draw a progress bar (blocks pruned, windows evaluated, ETA) on stderr even when it is not a terminal")
 	layerErrors := fs.Bool("layer-errors", true, "accumulate the full H of every layer to report its output error (O(d_in²) memory per input)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,15 +126,19 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		opt.Log = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	}
+	mode := progress.ModeFromFlag(*showProgress)
 	var denseEval []pipeline.EvalResult
 	t0 := time.Now()
 	if !*noEval && !*noDense {
-		if denseEval, err = pipeline.Evaluate(m, texts.Eval, *window, *maxWindows); err != nil {
+		if denseEval, err = evaluateWithBar(m, texts.Eval, *window, *maxWindows, stderr, mode, "dense perplexity"); err != nil {
 			return err
 		}
 	}
 	evalSecs := time.Since(t0).Seconds()
+	bar := progress.New(stderr, progress.Options{Mode: mode, Total: m.Config().NLayers, Description: "pruning (" + *method + ")", Unit: "blocks"})
+	opt.Progress = bar.Hook()
 	pr, err := pipeline.Prune(m, opt)
+	bar.Finish()
 	if err != nil {
 		return err
 	}
@@ -141,7 +148,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	rep.Dense = denseEval
 	if !*noEval {
 		t0 := time.Now()
-		if rep.Pruned, err = pipeline.Evaluate(pr.Model, texts.Eval, *window, *maxWindows); err != nil {
+		if rep.Pruned, err = evaluateWithBar(pr.Model, texts.Eval, *window, *maxWindows, stderr, mode, "pruned perplexity"); err != nil {
 			return err
 		}
 		rep.EvalSeconds = evalSecs + time.Since(t0).Seconds()
@@ -188,4 +195,16 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return json.NewEncoder(stdout).Encode(summary)
+}
+
+// evaluateWithBar runs pipeline.EvaluateProgress with a progress bar of the
+// windows evaluated on stderr (drawn per mode, after progress.DefaultDelay).
+func evaluateWithBar(m *model.Model, corpora []pipeline.Corpus, window, maxWindows int, stderr io.Writer, mode progress.Mode, what string) ([]pipeline.EvalResult, error) {
+	total := 0
+	for _, c := range corpora {
+		total += m.PerplexityWindows(len(c.Stream), window, maxWindows)
+	}
+	bar := progress.New(stderr, progress.Options{Mode: mode, Total: total, Description: what, Unit: "windows"})
+	defer bar.Finish()
+	return pipeline.EvaluateProgress(m, corpora, window, maxWindows, bar.Hook())
 }
