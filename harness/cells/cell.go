@@ -5,55 +5,83 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/prunebench/armor/internal/jsonfloat"
 	"math"
+
+	"github.com/prunebench/armor/internal/jsonfloat"
 )
+
+// StoredBytes is the size in bytes of a model stored with float32 values and
+// N:M index metadata: 4 bytes per stored parameter plus ⌈log2 M⌉ bits per
+// kept weight of the pruned layers (2 bits for 2:4), rounded up to a byte.
+// kept is the number of non-zeros of the N:M weights (0 for a dense model).
+func StoredBytes(storedParams, kept int64, m int) int64 {
+	bits := int64(0)
+	for 1<<bits < m {
+		bits++
+	}
+	return 4*storedParams + (kept*bits+7)/8
+}
 
 // Cell is one finished unit of work: one method with one setting on one
 // layer (Kind "layer"), or one whole pruned model evaluated for perplexity
-// (Kind "model").
+// (Kind "model"). Its JSON form is flat (see MarshalJSON and
+// docs/results-schema.md).
 type Cell struct {
-	Key        string `json:"key"`
-	Kind       string `json:"kind"` // "layer" or "model"
-	Experiment string `json:"experiment"`
+	Key        string
+	Kind       string // "layer" or "model"
+	Experiment string
 	// Source describes where the layer came from (Source.Describe) and
 	// SourceKind is "synthetic", "safetensors", "model" or "builtin".
-	Source     string `json:"source"`
-	SourceKind string `json:"source_kind"`
+	Source     string
+	SourceKind string
 	// Note is the source's warning, e.g. that a model source fell back to
 	// the builtin layers.
-	Note    string `json:"note,omitempty"`
-	Layer   string `json:"layer,omitempty"`
-	LayerID string `json:"layer_id,omitempty"`
+	Note    string
+	Layer   string
+	LayerID string
 	// LayerOrder is the layer's position in the source's listing; tables
 	// list layers in this order. It is not part of the key.
-	LayerOrder int    `json:"layer_order"`
-	DOut       int    `json:"d_out,omitempty"`
-	DIn        int    `json:"d_in,omitempty"`
-	Method     string `json:"method"`
-	Pattern    string `json:"pattern"`
-	Params     Params `json:"params"`
+	LayerOrder int
+	DOut       int
+	DIn        int
+	Method     string
+	Pattern    string
+	Params     Params
 
-	ProxyLoss        Float `json:"proxy_loss"`
-	OutputError      Float `json:"output_error"`
-	NonzeroFraction  Float `json:"nonzero_fraction"`
-	OverheadFraction Float `json:"overhead_fraction"`
-	Iterations       int   `json:"iterations"`
-	StoppedEarly     bool  `json:"stopped_early,omitempty"`
+	ProxyLoss        Float
+	OutputError      Float
+	NonzeroFraction  Float
+	OverheadFraction Float
+	Iterations       int
+	StoppedEarly     bool
 	// History is ARMOR's proxy loss by iteration, downsampled: the loss
 	// after iteration HistoryIters[k] is History[k] (0 = start).
-	History      []float64 `json:"history,omitempty"`
-	HistoryIters []int     `json:"history_iters,omitempty"`
+	History      []float64
+	HistoryIters []int
 
 	// Perplexity maps a corpus name to perplexity (Kind "model"), and
 	// ParamsRelative is the deployed parameter count relative to dense.
-	Perplexity     map[string]float64 `json:"perplexity,omitempty"`
-	ParamsRelative Float              `json:"params_relative,omitempty"`
+	Perplexity     map[string]float64
+	ParamsRelative Float
+	// Model cells only: the calibration protocol ("dense", "sequential";
+	// empty for the dense model), the perplexity window length in tokens,
+	// the cap on windows per corpus (0: all) and the windows evaluated per
+	// corpus.
+	Protocol   string
+	EvalWindow int
+	MaxWindows int
+	Windows    map[string]int
+	// Model cells only: stored parameters (numbers) of the pruned and of the
+	// dense model, and the bytes of a float32 deployment of the pruned one
+	// (see StoredBytes). Zero when unknown (layer cells, older cells).
+	ParamsStored int64
+	ParamsDense  int64
+	StoredBytes  int64
 
 	// Seconds is the wall time of the method; it is not compared by Merge.
-	Seconds float64 `json:"seconds"`
+	Seconds float64
 	// Version is the code version string the key was made with.
-	Version string `json:"version"`
+	Version string
 }
 
 // Params are the settings of a method that vary in a sweep. Methods that

@@ -164,11 +164,14 @@ func pplString(m map[string]float64) string {
 
 // runModelJob prunes (unless dense) and evaluates one model cell.
 func (s *Source) runModelJob(c *config.Config, j ModelJob, cal [][]int, corpora []pipeline.Corpus, maxWindows int) (*cells.Cell, error) {
+	dense := pipeline.CountParams(s.m.Config(), s.m.Weights(), nil)
 	cell := &cells.Cell{
 		Key: j.Key, Kind: "model", Experiment: c.Experiment, Source: s.Describe(), SourceKind: s.Kind(),
-		Layer: "model", Method: j.Method, Pattern: j.Pattern.String(), Params: j.Params,
+		Layer: "model", Method: j.Method, Pattern: j.Pattern.String(), Params: j.Params, Protocol: string(j.Protocol),
 		ProxyLoss: cells.Float(math.NaN()), OutputError: cells.Float(math.NaN()),
 		NonzeroFraction: 1, OverheadFraction: 0, ParamsRelative: 1, Version: sweep.Version,
+		EvalWindow: pipeline.DefaultWindow, MaxWindows: maxWindows,
+		ParamsStored: int64(dense.Dense), ParamsDense: int64(dense.Dense), StoredBytes: cells.StoredBytes(int64(dense.Dense), 0, j.Pattern.M),
 	}
 	m := s.m
 	if j.Method != "dense" {
@@ -190,15 +193,18 @@ func (s *Source) runModelJob(c *config.Config, j ModelJob, cal [][]int, corpora 
 		cell.NonzeroFraction = cells.Float(float64(p.Params.LinearStored-p.Params.Wrapper) / float64(p.Params.Linear))
 		cell.OverheadFraction = cells.Float(p.Params.WrapperOverhead())
 		cell.ParamsRelative = cells.Float(p.Params.Relative())
+		cell.ParamsStored, cell.ParamsDense = int64(p.Params.Stored), int64(p.Params.Dense)
+		cell.StoredBytes = cells.StoredBytes(int64(p.Params.Stored), int64(p.Params.LinearStored-p.Params.Wrapper), j.Pattern.M)
 		cell.Iterations = iters
 	}
 	ev, err := pipeline.Evaluate(m, corpora, pipeline.DefaultWindow, maxWindows)
 	if err != nil {
 		return nil, err
 	}
-	cell.Perplexity = map[string]float64{}
+	cell.Perplexity, cell.Windows = map[string]float64{}, map[string]int{}
 	for _, r := range ev {
 		cell.Perplexity[r.Corpus] = r.Perplexity
+		cell.Windows[r.Corpus] = r.Windows
 	}
 	return cell, nil
 }

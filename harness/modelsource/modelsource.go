@@ -32,6 +32,7 @@ import (
 	"sync"
 
 	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
 	"github.com/prunebench/armor/harness/source"
 	"github.com/prunebench/armor/methods"
@@ -267,15 +268,21 @@ func hashString(parts ...any) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// corpusName is the label of an evaluation corpus in results.
+// corpusName is the label of an evaluation corpus in results, usable as a
+// column name (cells.ColumnName): wikitext2 for WikiText-2's test split,
+// tinystories for the evaluation half of TinyStories' validation text,
+// else the file's base name (with _eval_half for the calibration corpus).
 func corpusName(path string, half bool) string {
 	base := filepath.Base(path)
-	name := map[string]string{"wiki.test.raw": "WikiText-2 test", "tinystories_val.txt": "TinyStories val"}[base]
-	if name == "" {
-		name = base
+	switch {
+	case base == "wiki.test.raw":
+		return pipeline.CorpusWikiText
+	case base == "tinystories_val.txt" && half:
+		return pipeline.CorpusTinyStories
 	}
+	name := cells.ColumnName(strings.TrimSuffix(base, filepath.Ext(base)))
 	if half {
-		name += " (eval half)"
+		name += "_eval_half"
 	}
 	return name
 }

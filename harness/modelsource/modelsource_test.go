@@ -88,15 +88,31 @@ evaluation:
 		if cl.Kind != "model" || len(cl.Perplexity) != 2 {
 			t.Errorf("%s: kind %s perplexity %v", cl.Method, cl.Kind, cl.Perplexity)
 		}
-		if _, ok := cl.Perplexity["TinyStories val (eval half)"]; !ok {
+		if _, ok := cl.Perplexity["tinystories"]; !ok {
 			t.Errorf("%s: the calibration corpus is not evaluated on its second half: %v", cl.Method, cl.Perplexity)
 		}
 		want := map[string]float64{"dense": 1, "magnitude": 0.564, "armor": 0.741}[cl.Method]
 		if got := float64(cl.ParamsRelative); got < want-0.001 || got > want+0.001 {
 			t.Errorf("%s: params relative %g, want %g", cl.Method, got, want)
 		}
-		if cl.Method != "dense" && !strings.Contains(cl.Params.Layers, "protocol") {
-			t.Errorf("%s: the protocol is not recorded (%q)", cl.Method, cl.Params.Layers)
+		if wantProto := map[string]string{"dense": "", "magnitude": "sequential", "armor": "dense"}[cl.Method]; cl.Protocol != wantProto {
+			t.Errorf("%s: protocol %q, want %q", cl.Method, cl.Protocol, wantProto)
+		}
+		for corpus, w := range cl.Windows {
+			if w < 1 || cl.EvalWindow != 256 {
+				t.Errorf("%s: %d windows of %d tokens on %s", cl.Method, w, cl.EvalWindow, corpus)
+			}
+		}
+		if len(cl.Windows) != 2 || cl.ParamsDense == 0 || cl.ParamsStored == 0 {
+			t.Errorf("%s: windows %v, params %d of %d", cl.Method, cl.Windows, cl.ParamsStored, cl.ParamsDense)
+		}
+		if got := float64(cl.ParamsStored) / float64(cl.ParamsDense); got != float64(cl.ParamsRelative) {
+			t.Errorf("%s: params %d/%d = %g, relative %g", cl.Method, cl.ParamsStored, cl.ParamsDense, got, float64(cl.ParamsRelative))
+		}
+		// float32 values plus 2 index bits per kept weight: between 4 and
+		// 4.25 bytes per stored parameter.
+		if b := float64(cl.StoredBytes) / float64(cl.ParamsStored); b < 4 || b > 4.25 || (cl.Method == "dense" && b != 4) {
+			t.Errorf("%s: %d bytes for %d parameters", cl.Method, cl.StoredBytes, cl.ParamsStored)
 		}
 	}
 	if n, err := RunModelCells(context.Background(), c, src, done, store, nil); n != 0 || err != nil {
