@@ -192,18 +192,6 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 	return renderOutputs(c, dir, stdout, stderr)
 }
 
-// writeResolvedConfig records the config as run (after overrides).
-func writeResolvedConfig(dir string, c *config.Config) error {
-	data, err := os.ReadFile(c.File)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s as run", c.File)
-	if len(c.Overrides) > 0 {
-		fmt.Fprintf(&b, " with --set %q", strings.Join(c.Overrides, " "))
-	}
-	b.WriteString("\n")
-	b.Write(data)
-	return cells.WriteFileAtomic(filepath.Join(dir, "config.yaml"), []byte(b.String()))
-}
+// writeResolvedConfig records the effective config as run (after
+// overrides), re-runnable as is (see effectiveConfig).
+func writeResolvedConfig(dir string, c *config.Config) error { return writeEffectiveConfig(dir, c) }

@@ -357,78 +357,193 @@ func sortedKeys(m map[int]bool) []int {
 	return out
 }
 
-// PerplexityTable is table 4, from the cells of Kind "model": one row per
-// corpus with the perplexity of each method, the gap ARMOR closes between
-// the best baseline and the dense model, and a final row of parameter
-// counts relative to dense. Nil without model cells.
-func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
-	byMethod := map[string]*cells.Cell{}
+// CorpusLabel is the display name of a corpus column name in tables.
+var CorpusLabel = map[string]string{"wikitext2": "WikiText-2", "tinystories": "TinyStories"}
+
+func corpusLabel(c string) string {
+	if l, ok := CorpusLabel[c]; ok {
+		return l
+	}
+	return c
+}
+
+// modelLabel names a model cell's row: the method, with ARMOR's block size
+// and budget.
+func modelLabel(c *cells.Cell) string {
+	if c.Method == "armor" {
+		return fmt.Sprintf("ARMOR b=%d, %d it", c.Params.BlockSize, c.Params.Iters)
+	}
+	return DisplayName[c.Method]
+}
+
+// modelCells returns the model cells with perplexities, one per method and
+// setting (the first of duplicates), in MethodOrder, ARMOR by block size and
+// budget, and the sorted corpus names.
+func modelCells(cs []*cells.Cell) ([]*cells.Cell, []string) {
+	seen := map[string]bool{}
 	corpora := map[string]bool{}
+	var out []*cells.Cell
 	for _, c := range cs {
 		if c.Kind != "model" || len(c.Perplexity) == 0 {
 			continue
 		}
-		if prev := byMethod[c.Method]; prev != nil {
-			// Prefer the reference ARMOR setting when several exist.
-			if !(c.Method == "armor" && armorMatch(c, ref) && !armorMatch(prev, ref)) {
-				continue
-			}
+		id := c.Method + "|" + c.Pattern + "|" + fmt.Sprint(c.Params)
+		if seen[id] {
+			continue
 		}
-		byMethod[c.Method] = c
+		seen[id] = true
+		out = append(out, c)
 		for k := range c.Perplexity {
 			corpora[k] = true
 		}
 	}
-	if len(byMethod) == 0 {
-		return nil
+	rank := map[string]int{}
+	for i, m := range MethodOrder {
+		rank[m] = i
 	}
-	var ms []string
-	for _, m := range MethodOrder {
-		if byMethod[m] != nil {
-			ms = append(ms, m)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if rank[a.Method] != rank[b.Method] {
+			return rank[a.Method] < rank[b.Method]
 		}
-	}
+		if a.Params.BlockSize != b.Params.BlockSize {
+			return a.Params.BlockSize < b.Params.BlockSize
+		}
+		return a.Params.Iters < b.Params.Iters
+	})
 	names := make([]string, 0, len(corpora))
 	for k := range corpora {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	t := &Table{Name: "perplexity", Title: "Perplexity (lower is better) and the share of the pruning gap ARMOR closes", Header: []string{"Corpus"}}
-	var pruned []int
-	for i, m := range ms {
-		h := DisplayName[m]
-		if m == "armor" {
-			h = armorLabel(byMethod[m].Params)
-		}
-		t.Header = append(t.Header, h)
-		if m != "dense" {
-			pruned = append(pruned, i+1)
+	return out, names
+}
+
+// ModelCells is modelCells for other packages (plots): every model cell with
+// perplexities, one per setting, in table order, and the corpus names.
+func ModelCells(cs []*cells.Cell) ([]*cells.Cell, []string) { return modelCells(cs) }
+
+// humanCount prints a parameter count with a k/M/G suffix.
+func humanCount(n int64) string {
+	switch v := float64(n); {
+	case n <= 0:
+		return "—"
+	case v < 1e3:
+		return fmt.Sprint(n)
+	case v < 1e6:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	case v < 1e9:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	default:
+		return fmt.Sprintf("%.2fG", v/1e9)
+	}
+}
+
+// humanBytes prints a size in KiB/MiB/GiB.
+func humanBytes(n int64) string {
+	switch v := float64(n); {
+	case n <= 0:
+		return "—"
+	case v < 1000<<10:
+		return fmt.Sprintf("%.1f KiB", v/(1<<10))
+	case v < 1000<<20:
+		return fmt.Sprintf("%.2f MiB", v/(1<<20))
+	default:
+		return fmt.Sprintf("%.2f GiB", v/(1<<30))
+	}
+}
+
+func countCell(n int64, text string) Cell {
+	if n <= 0 {
+		return Num(math.NaN(), "")
+	}
+	return Cell{Text: text, Value: float64(n), HasValue: true}
+}
+
+// PerplexityTable is table 4, from the cells of Kind "model": one row per
+// model cell — dense, every method and every ARMOR setting — with its
+// stored parameters (count and relative to dense), its stored bytes, its
+// perplexity per corpus (lowest among the pruned rows in bold) and, for
+// ARMOR rows, the share of the pruning gap it closes. Nil without model
+// cells. ref is unused: every ARMOR setting is shown.
+func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
+	ms, names := modelCells(cs)
+	if len(ms) == 0 {
+		return nil
+	}
+	t := &Table{Name: "perplexity", Title: "Perplexity (lower is better) of every model cell with its size", Header: []string{"Model", "Params", "Rel.", "Stored"}}
+	for _, n := range names {
+		t.Header = append(t.Header, "PPL "+corpusLabel(n))
+	}
+	hasArmor := false
+	for _, c := range ms {
+		hasArmor = hasArmor || c.Method == "armor"
+	}
+	if hasArmor {
+		for _, n := range names {
+			t.Header = append(t.Header, "Gap "+corpusLabel(n))
 		}
 	}
-	t.Header = append(t.Header, "Gap closed")
-	for _, corpus := range names {
-		row := []Cell{Text(corpus)}
-		for _, m := range ms {
-			v, ok := byMethod[m].Perplexity[corpus]
+	// The baselines of the gap: dense and every non-ARMOR method.
+	base := map[string]*cells.Cell{}
+	for _, c := range ms {
+		if c.Method != "armor" && base[c.Method] == nil {
+			base[c.Method] = c
+		}
+	}
+	for _, c := range ms {
+		rel := float64(c.ParamsRelative)
+		if c.Method == "dense" && (rel == 0 || math.IsNaN(rel)) {
+			rel = 1
+		}
+		row := []Cell{Text(modelLabel(c)), countCell(c.ParamsStored, humanCount(c.ParamsStored)), Num(rel, "%.3f"), countCell(c.StoredBytes, humanBytes(c.StoredBytes))}
+		for _, n := range names {
+			v, ok := c.Perplexity[n]
 			if !ok {
 				v = math.NaN()
 			}
 			row = append(row, Num(v, "%.2f"))
 		}
-		markBest(row, pruned)
-		row = append(row, Num(100*GapClosed(byMethod, corpus), "%.1f%%"))
+		if hasArmor {
+			for _, n := range names {
+				g := math.NaN()
+				if c.Method == "armor" {
+					with := map[string]*cells.Cell{"armor": c}
+					for m, b := range base {
+						with[m] = b
+					}
+					g = 100 * GapClosed(with, n)
+				}
+				row = append(row, Num(g, "%.1f%%"))
+			}
+		}
 		t.Rows = append(t.Rows, row)
 	}
-	row := []Cell{Text("Params (rel. dense)")}
-	for _, m := range ms {
-		v := float64(byMethod[m].ParamsRelative)
-		if m == "dense" && (v == 0 || math.IsNaN(v)) {
-			v = 1
+	// Lowest perplexity of the pruned models per corpus in bold.
+	for k := range names {
+		col := 4 + k
+		best := math.Inf(1)
+		for i, r := range t.Rows {
+			if ms[i].Method != "dense" && r[col].HasValue && r[col].Value < best {
+				best = r[col].Value
+			}
 		}
-		row = append(row, Num(v, "%.3f"))
+		for i, r := range t.Rows {
+			if ms[i].Method != "dense" && r[col].HasValue && r[col].Value == best {
+				r[col].Best = true
+			}
+		}
 	}
-	t.Rows = append(t.Rows, append(row, Text("")))
-	t.Notes = []string{"Gap closed = (best baseline − ARMOR) / (best baseline − dense), the best baseline being the lowest perplexity among the other pruning methods."}
+	win := ""
+	if c := ms[0]; c.EvalWindow > 0 {
+		win = fmt.Sprintf(" Windows of %d tokens", c.EvalWindow)
+		if c.MaxWindows > 0 {
+			win += fmt.Sprintf(", at most %d per corpus", c.MaxWindows)
+		}
+		win += "."
+	}
+	t.Notes = []string{"Params: stored parameters (kept weights, ARMOR's wrappers, embeddings and norms); Rel.: relative to dense; Stored: bytes of a float32 deployment with 2-bit 2:4 indices. " +
+		"Gap: (best baseline − ARMOR) / (best baseline − dense), the best baseline being the lowest perplexity among the other pruning methods." + win}
 	return t
 }
 

@@ -133,13 +133,16 @@ func CSV(t *Table) string {
 	return b.String()
 }
 
-// LaTeX renders t as a booktabs tabular; best entries are bold.
+// LaTeX renders t as a booktabs tabular, scaled down to \linewidth when it
+// is wider (\usepackage{graphicx,booktabs}); best entries are bold.
 func LaTeX(t *Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%% %s\n", t.Title)
 	for _, n := range t.Notes {
 		fmt.Fprintf(&b, "%% %s\n", n)
 	}
+	// Shrunk to the line width only when wider (needs graphicx and booktabs).
+	b.WriteString("\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n")
 	fmt.Fprintf(&b, "\\begin{tabular}{l%s}\n\\toprule\n", strings.Repeat("r", max(0, len(t.Header)-1)))
 	h := make([]string, len(t.Header))
 	for i, s := range t.Header {
@@ -160,7 +163,7 @@ func LaTeX(t *Table) string {
 		}
 		fmt.Fprintf(&b, "%s \\\\\n", strings.Join(cs, " & "))
 	}
-	b.WriteString("\\bottomrule\n\\end{tabular}\n")
+	b.WriteString("\\bottomrule\n\\end{tabular}}\n")
 	return b.String()
 }
 
