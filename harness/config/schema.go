@@ -177,7 +177,7 @@ type Outputs struct {
 var (
 	KnownTables      = []string{"layers", "block_size", "iters", "perplexity"}
 	KnownFormats     = []string{"markdown", "csv", "latex"}
-	KnownPlots       = []string{"loss_vs_iter", "loss_vs_block", "layer_loss"}
+	KnownPlots       = []string{"loss_vs_iter", "loss_vs_block", "layer_loss", "ppl_vs_params"}
 	KnownPlotFormats = []string{"png", "svg"}
 	KnownSelect      = []string{"gradient", "greedy", "random"}
 	KnownContinuous  = []string{"adam", "gd", "exact"}

@@ -19,45 +19,75 @@ import (
 	"github.com/prunebench/armor/harness/report"
 )
 
-// Write draws the named plots (loss_vs_iter, loss_vs_block, layer_loss) in
-// the given formats (png, svg) into dir as plot_<name>.<format>, each file
-// atomically; ref is the reference ARMOR setting (as in report.Options).
-// Plots without data are skipped. It returns the paths written.
+// Known lists the plot names Write draws.
+var Known = []string{"loss_vs_iter", "loss_vs_block", "layer_loss", "ppl_vs_params"}
+
+// figure is one plot to write, with its file-name suffix and size.
+type figure struct {
+	suffix        string
+	p             *plot.Plot
+	width, height vg.Length
+}
+
+const (
+	defaultWidth  = 16 * vg.Centimeter
+	defaultHeight = 10 * vg.Centimeter
+)
+
+// Write draws the named plots (loss_vs_iter, loss_vs_block, layer_loss,
+// ppl_vs_params) in the given formats (png, svg) into dir as
+// plot_<name>.<format> (ppl_vs_params: one file per corpus,
+// plot_ppl_vs_params_<corpus>.<format>), each file atomically; ref is the
+// reference ARMOR setting (as in report.Options). Plots without data are
+// skipped. It returns the paths written.
 func Write(dir string, cs []*cells.Cell, names, formats []string, ref cells.Params) ([]string, error) {
 	var paths []string
 	for _, name := range names {
-		var p *plot.Plot
+		var figs []figure
 		var err error
+		one := func(p *plot.Plot, err error) ([]figure, error) {
+			if p == nil || err != nil {
+				return nil, err
+			}
+			return []figure{{p: p, width: defaultWidth, height: defaultHeight}}, nil
+		}
 		switch name {
 		case "loss_vs_iter":
-			p, err = LossVsIter(cs, ref)
+			figs, err = one(LossVsIter(cs, ref))
 		case "loss_vs_block":
-			p, err = LossVsBlock(cs, ref)
+			figs, err = one(LossVsBlock(cs, ref))
 		case "layer_loss":
-			p, err = LayerLoss(cs, ref)
+			var p *plot.Plot
+			if p, err = LayerLoss(cs, ref); p != nil {
+				figs = []figure{{p: p, width: defaultWidth, height: layerLossHeight(cs, ref)}}
+			}
+		case "ppl_vs_params":
+			figs, err = pplFigures(cs)
 		default:
-			return paths, fmt.Errorf("unknown plot %q", name)
+			return paths, fmt.Errorf("unknown plot %q (known: %v)", name, Known)
 		}
 		if err != nil {
 			return paths, fmt.Errorf("plot %s: %w", name, err)
 		}
-		if p == nil {
-			continue
-		}
-		for _, f := range formats {
-			wt, err := p.WriterTo(16*vg.Centimeter, 10*vg.Centimeter, f)
-			if err != nil {
-				return paths, fmt.Errorf("plot %s.%s: %w", name, f, err)
+		for _, fg := range figs {
+			for _, f := range formats {
+				wt, err := draw.NewFormattedCanvas(fg.width, fg.height, f)
+				if err != nil {
+					return paths, fmt.Errorf("plot %s.%s: %w", name, f, err)
+				}
+				// A small margin so that no label touches the image edge.
+				m := vg.Points(6)
+				fg.p.Draw(draw.Crop(draw.New(wt), m, -m, m/2, -m/2))
+				var buf bytes.Buffer
+				if _, err := wt.WriteTo(&buf); err != nil {
+					return paths, fmt.Errorf("plot %s.%s: %w", name, f, err)
+				}
+				path := filepath.Join(dir, "plot_"+name+fg.suffix+"."+f)
+				if err := cells.WriteFileAtomic(path, buf.Bytes()); err != nil {
+					return paths, err
+				}
+				paths = append(paths, path)
 			}
-			var buf bytes.Buffer
-			if _, err := wt.WriteTo(&buf); err != nil {
-				return paths, fmt.Errorf("plot %s.%s: %w", name, f, err)
-			}
-			path := filepath.Join(dir, "plot_"+name+"."+f)
-			if err := cells.WriteFileAtomic(path, buf.Bytes()); err != nil {
-				return paths, err
-			}
-			paths = append(paths, path)
 		}
 	}
 	return paths, nil
@@ -72,6 +102,17 @@ func match(c *cells.Cell, ref cells.Params, free ...string) bool {
 		q.Iters = ref.Iters
 	}
 	return c.Kind == "layer" && c.Method == "armor" && q == ref
+}
+
+// legendRoom raises the top of a linear Y axis so that a legend of n
+// entries at the top fits above the data.
+func legendRoom(p *plot.Plot, n int) {
+	span := p.Y.Max - p.Y.Min
+	if span <= 0 {
+		span = math.Max(math.Abs(p.Y.Max), 1e-3)
+		p.Y.Min -= 0.05 * span
+	}
+	p.Y.Max += span * (0.1 + 0.09*float64(n))
 }
 
 // LossVsIter plots, for every block size, the mean over layers of ARMOR's
@@ -89,7 +130,7 @@ func LossVsIter(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("ARMOR: mean proxy loss vs iteration (%d layers)", len(layerNames(cs)))
 	p.X.Label.Text = "iteration"
-	p.Y.Label.Text = "proxy loss L"
+	p.Y.Label.Text = "proxy loss L (mean over layers)"
 	bs := keys(byB)
 	for i, b := range bs {
 		grid := map[int]bool{}
@@ -113,9 +154,11 @@ func LossVsIter(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 		}
 		l.Color = plotutil.Color(i)
 		l.Width = vg.Points(1.5)
+		l.Dashes = plotutil.Dashes(i)
 		p.Add(l)
 		p.Legend.Add(fmt.Sprintf("b=%d", b), l)
 	}
+	legendRoom(p, len(bs))
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	return p, nil
@@ -131,8 +174,18 @@ func valueAt(c *cells.Cell, it int) float64 {
 	return c.History[k]
 }
 
-// LossVsBlock plots mean ARMOR loss against block size, one line per
-// iteration budget, and NoWag-P as a dashed line. Nil without ARMOR cells.
+// valueTicks marks exactly the given values, labelled as integers.
+func valueTicks(vs []float64) plot.ConstantTicks {
+	ts := make(plot.ConstantTicks, len(vs))
+	for i, v := range vs {
+		ts[i] = plot.Tick{Value: v, Label: fmt.Sprint(v)}
+	}
+	return ts
+}
+
+// LossVsBlock plots mean ARMOR loss against block size (log axis, a
+// labelled tick at every block size), one line per iteration budget, and
+// NoWag-P as a dashed line. Nil without ARMOR cells.
 func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	nl := len(layerNames(cs))
 	type ib struct{ it, b int }
@@ -153,11 +206,11 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	}
 	p := plot.New()
 	p.Title.Text = "ARMOR: mean proxy loss vs block size"
-	p.X.Label.Text = "block size b"
-	p.Y.Label.Text = "proxy loss L"
+	p.X.Label.Text = "block size b (log scale)"
+	p.Y.Label.Text = "proxy loss L (mean over layers)"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	minB, maxB := math.Inf(1), math.Inf(-1)
+	bset := map[float64]bool{}
 	lines := 0
 	for i, it := range keys(its) {
 		var pts plotter.XYs
@@ -165,6 +218,7 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 			if k.it == it && len(v) == nl {
 				pts = append(pts, plotter.XY{X: float64(k.b), Y: mean(v)})
 				minB, maxB = math.Min(minB, float64(k.b)), math.Max(maxB, float64(k.b))
+				bset[float64(k.b)] = true
 			}
 		}
 		if len(pts) == 0 {
@@ -177,6 +231,7 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 		}
 		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
 		s.Shape = plotutil.Shape(i)
+		s.Radius = vg.Points(3)
 		p.Add(l, s)
 		p.Legend.Add(fmt.Sprintf("%d it", it), l, s)
 		lines++
@@ -186,6 +241,12 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 		// axis without data cannot be drawn).
 		return nil, nil
 	}
+	bs := make([]float64, 0, len(bset))
+	for b := range bset {
+		bs = append(bs, b)
+	}
+	sort.Float64s(bs)
+	p.X.Tick.Marker = valueTicks(bs)
 	if len(nowag) == nl && nl > 0 && !math.IsInf(minB, 1) {
 		y := mean(nowag)
 		l, err := plotter.NewLine(plotter.XYs{{X: minB, Y: y}, {X: maxB, Y: y}})
@@ -196,19 +257,20 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 		l.Color = color.Gray{Y: 80}
 		p.Add(l)
 		p.Legend.Add("NoWag-P", l)
+		lines++
 	}
+	// Margins so the first and last block size are not on the frame.
+	p.X.Min, p.X.Max = minB/1.25, maxB*1.25
+	legendRoom(p, lines)
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	return p, nil
 }
 
-// LayerLoss draws the proxy loss of each method on each layer as grouped
-// bars (ARMOR at the reference setting).
-func LayerLoss(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
+// layerLossData is what LayerLoss draws: the proxy loss of each method
+// (ARMOR at ref) on each layer.
+func layerLossData(cs []*cells.Cell, ref cells.Params) ([]string, []string, map[string]map[string]float64) {
 	layers := layerNames(cs)
-	if len(layers) == 0 {
-		return nil, nil
-	}
 	vals := map[string]map[string]float64{}
 	for _, c := range cs {
 		if c.Kind != "layer" || (c.Method == "armor" && !match(c, ref)) {
@@ -227,42 +289,251 @@ func LayerLoss(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 			ms = append(ms, m)
 		}
 	}
+	return layers, ms, vals
+}
+
+// layerLossHeight grows the layer-loss figure with the number of bars.
+func layerLossHeight(cs []*cells.Cell, ref cells.Params) vg.Length {
+	layers, ms, _ := layerLossData(cs, ref)
+	h := 3*vg.Centimeter + vg.Length(len(layers))*(vg.Length(len(ms))*0.3*vg.Centimeter+0.35*vg.Centimeter)
+	return max(defaultHeight, h)
+}
+
+// groupBars is one method's bars of a grouped bar chart: bar k of n in each
+// group. Its width is set at draw time from the distance between two
+// categories, so bars of neighbouring groups never overlap whatever the
+// figure size.
+type groupBars struct {
+	*plotter.BarChart
+	k, n int
+}
+
+// Plot implements plot.Plotter.
+func (g groupBars) Plot(c draw.Canvas, plt *plot.Plot) {
+	trX, trY := plt.Transforms(&c)
+	tr := trX
+	if g.Horizontal {
+		tr = trY
+	}
+	step := tr(1) - tr(0)
+	if step < 0 {
+		step = -step
+	}
+	w := 0.8 * step / vg.Length(g.n)
+	g.Width = w
+	g.Offset = w * vg.Length(float64(g.k)-float64(g.n-1)/2)
+	if g.Horizontal {
+		g.Offset = -g.Offset // first method on top within a group
+	}
+	g.BarChart.Plot(c, plt)
+}
+
+// LayerLoss draws the proxy loss of each method on each layer as grouped
+// horizontal bars (ARMOR at the reference setting), first layer on top.
+func LayerLoss(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
+	layers, ms, vals := layerLossData(cs, ref)
+	if len(layers) == 0 {
+		return nil, nil
+	}
 	p := plot.New()
-	p.Title.Text = "Proxy loss per layer"
-	p.Y.Label.Text = "proxy loss L"
-	w := vg.Points(math.Max(2, 60/float64(len(ms)+1)))
+	p.Title.Text = "Proxy loss per layer (lower is better)"
+	p.X.Label.Text = "proxy loss L"
 	top := 0.0
+	n := len(layers)
 	for i, m := range ms {
-		v := make(plotter.Values, len(layers))
+		v := make(plotter.Values, n)
 		for k, l := range layers {
 			x, ok := vals[m][l]
 			if !ok || math.IsNaN(x) {
 				x = 0
 			}
-			v[k] = x
+			v[n-1-k] = x
 			top = math.Max(top, x)
 		}
-		b, err := plotter.NewBarChart(v, w)
+		b, err := plotter.NewBarChart(v, vg.Points(1))
 		if err != nil {
 			return nil, err
 		}
+		b.Horizontal = true
 		b.LineStyle.Width = 0
 		b.Color = plotutil.Color(i)
-		b.Offset = w * vg.Length(float64(i)-float64(len(ms)-1)/2)
-		p.Add(b)
+		p.Add(groupBars{BarChart: b, k: i, n: len(ms)})
 		name := report.DisplayName[m]
 		if m == "armor" {
-			name = fmt.Sprintf("ARMOR b=%d", ref.BlockSize)
+			name = fmt.Sprintf("ARMOR b=%d, %d it", ref.BlockSize, ref.Iters)
 		}
 		p.Legend.Add(name, b)
 	}
+	rev := make([]string, n)
+	for k, l := range layers {
+		rev[n-1-k] = l
+	}
+	p.NominalY(rev...)
+	p.Y.Min, p.Y.Max = -0.6, float64(n)-0.4 // whole groups inside the frame
+	p.Y.Tick.Label.XAlign = draw.XRight
 	p.Legend.Top = true
-	p.Legend.Left = false
-	p.Y.Min, p.Y.Max = 0, 1.45*top // room for the legend
-	p.NominalX(layers...)
-	p.X.Tick.Label.Rotation = math.Pi / 6
-	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Min, p.X.Max = 0, 1.6*top // room for the legend at the right
+	p.Add(plotter.NewGrid())
 	return p, nil
+}
+
+// pplFigures draws one perplexity-vs-parameters figure per corpus.
+func pplFigures(cs []*cells.Cell) ([]figure, error) {
+	ms, corpora := report.ModelCells(cs)
+	var out []figure
+	for _, corpus := range corpora {
+		p, err := PPLVsParams(ms, corpus)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			out = append(out, figure{suffix: "_" + corpus, p: p, width: defaultWidth, height: defaultHeight})
+		}
+	}
+	return out, nil
+}
+
+// dodge is the horizontal offset between the markers of baselines that have
+// the same parameter count, in fractions of dense.
+const dodge = 0.008
+
+var filledShapes = []draw.GlyphDrawer{draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.PyramidGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
+
+// PPLVsParams plots the perplexity on corpus of every model cell against its
+// stored parameters relative to dense: each method a marker, ARMOR's
+// settings a line of labelled points (b = block size), the dense model a
+// dashed horizontal line. Baselines with equal parameter counts are dodged
+// by ±dodge so their markers do not cover each other. The perplexity axis is logarithmic with 1-2-5
+// ticks. Nil without pruned model cells.
+func PPLVsParams(ms []*cells.Cell, corpus string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Perplexity vs stored parameters: " + corpusLabel(corpus)
+	p.X.Label.Text = "stored parameters (fraction of dense)"
+	p.Y.Label.Text = "perplexity (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = logTicks{}
+	var armor plotter.XYs
+	var armorLabels []string
+	dense := math.NaN()
+	lo, hi := math.Inf(1), math.Inf(-1)
+	entries, i := 0, 0
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	for _, c := range ms {
+		v, ok := c.Perplexity[corpus]
+		if !ok || !(v > 0) || math.IsInf(v, 0) {
+			continue
+		}
+		x := float64(c.ParamsRelative)
+		if c.Method == "dense" && !(x > 0) {
+			x = 1
+		}
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+		xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
+		switch c.Method {
+		case "dense":
+			dense = v
+		case "armor":
+			armor = append(armor, plotter.XY{X: x, Y: v})
+			armorLabels = append(armorLabels, fmt.Sprintf("b=%d", c.Params.BlockSize))
+		default:
+			// Baselines share one parameter count: dodge them a little
+			// so that close perplexities stay visible as separate marks.
+			x += dodge * (float64(i) - 1.5)
+			s, err := plotter.NewScatter(plotter.XYs{{X: x, Y: v}})
+			if err != nil {
+				return nil, err
+			}
+			s.Color = plotutil.Color(i + 1)
+			s.Shape = filledShapes[i%len(filledShapes)]
+			s.Radius = vg.Points(4)
+			p.Add(s)
+			p.Legend.Add(report.DisplayName[c.Method], s)
+			entries++
+			i++
+		}
+	}
+	if len(armor) == 0 && entries == 0 {
+		return nil, nil
+	}
+	if len(armor) > 0 {
+		// ModelCells lists ARMOR by block size, and parameters grow with it.
+		l, s, err := plotter.NewLinePoints(armor)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, s.Color = plotutil.Color(0), plotutil.Color(0)
+		s.Shape = draw.CircleGlyph{}
+		s.Radius = vg.Points(3.5)
+		p.Add(l, s)
+		p.Legend.Add("ARMOR (b = block size)", l, s)
+		entries++
+		lbl, err := plotter.NewLabels(plotter.XYLabels{XYs: armor, Labels: armorLabels})
+		if err != nil {
+			return nil, err
+		}
+		for k := range lbl.TextStyle {
+			lbl.TextStyle[k].YAlign = draw.YBottom
+			lbl.TextStyle[k].XAlign = draw.XCenter
+		}
+		lbl.Offset = vg.Point{Y: vg.Points(5)}
+		p.Add(lbl)
+	}
+	if !math.IsNaN(dense) {
+		l, err := plotter.NewLine(plotter.XYs{{X: math.Min(xmin, 1) - 0.05, Y: dense}, {X: math.Max(xmax, 1) + 0.05, Y: dense}})
+		if err != nil {
+			return nil, err
+		}
+		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		l.Color = color.Gray{Y: 60}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("dense (%.3g)", dense), l)
+		entries++
+	}
+	p.X.Min, p.X.Max = math.Min(xmin, 1)-0.05, math.Max(xmax, 1)+0.05
+	// Log axis: a decade of margin below, room for the legend above.
+	p.Y.Min = lo / 1.3
+	p.Y.Max = hi * math.Pow(hi/p.Y.Min, 0.12*float64(entries)) * 1.3
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+// logTicks is a Ticker for log axes: labelled ticks at 1, 10, 100, … (and
+// 0.1, 0.01, …); when the range spans less than two decades also at 2× and
+// 5× of each decade; unlabelled minor ticks at the other integers × 10^k.
+type logTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return nil
+	}
+	e0, e1 := int(math.Floor(math.Log10(lo))), int(math.Ceil(math.Log10(hi)))
+	dense := hi/lo <= 1000
+	var ts []plot.Tick
+	for e := e0; e <= e1; e++ {
+		base := math.Pow(10, float64(e))
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * base
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || (dense && (m == 2 || m == 5)) {
+				t.Label = formatTick(v)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// formatTick prints 1-2-5 tick values without exponent noise.
+func formatTick(v float64) string {
+	if v >= 1 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.*f", int(math.Ceil(-math.Log10(v)-1e-9)), v)
 }
 
 // layerNames lists the layers in source order (then by name).
@@ -299,4 +570,11 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
+}
+
+func corpusLabel(c string) string {
+	if l, ok := report.CorpusLabel[c]; ok {
+		return l
+	}
+	return c
 }

@@ -163,7 +163,7 @@ func LaTeX(t *Table) string {
 		}
 		fmt.Fprintf(&b, "%s \\\\\n", strings.Join(cs, " & "))
 	}
-	b.WriteString("\\bottomrule\n\\end{tabular}}\n")
+	b.WriteString("\\bottomrule\n\\end{tabular}}%\n")
 	return b.String()
 }
 
