@@ -73,10 +73,11 @@ type FactoredManifest struct {
 }
 
 // ExportHF writes the pruned model's effective dense weights as a Hugging
-// Face Llama checkpoint (config.json + model.safetensors, F32) in dir.
+// Face Llama checkpoint (config.json + model.safetensors, F32) in dir, with
+// HFMetadata in the safetensors header.
 func ExportHF(dir string, p *Pruned) error {
 	return datasets.SaveHF(dir, p.Model.Config(), p.Model.Weights(), datasets.HFSaveOptions{
-		Metadata: map[string]string{"pruning_method": p.Method, "pruning_protocol": string(p.Protocol), "pruning_pattern": p.Pattern.String()},
+		Metadata: HFMetadata(p),
 	})
 }
 

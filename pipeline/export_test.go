@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/internal/shared"
 	"github.com/prunebench/armor/methods"
 	"github.com/prunebench/armor/model"
 )
@@ -36,10 +37,7 @@ func TestExportReloadReproducesPerplexity(t *testing.T) {
 		t.Fatalf("%d factorized layers, want 35", len(p.Factors))
 	}
 	dir := t.TempDir()
-	tok := filepath.Join(t.TempDir(), "tokenizer.bin")
-	if err := os.WriteFile(tok, []byte("not read by LoadModel"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tok := shared.Path(t, "data", "models", "stories260K", "tok512.bin")
 	outs, err := Export(dir, p, tok)
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +45,7 @@ func TestExportReloadReproducesPerplexity(t *testing.T) {
 	if len(outs) != 2 {
 		t.Fatalf("exported %v, want hf and factored", outs)
 	}
+	checkExportExtras(t, filepath.Join(dir, "hf"), tok)
 	eval := texts.Eval[1:] // TinyStories evaluation half
 	want, err := Evaluate(p.Model, eval, 128, 6)
 	if err != nil {

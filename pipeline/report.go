@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
-	"github.com/prunebench/armor/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -57,9 +55,10 @@ func NewReport(modelPath string, p *Pruned, opt Options) *Report {
 }
 
 // Export writes the pruned model under dir: dir/hf (Hugging Face layout,
-// effective dense weights) and, for ARMOR, dir/factored; the tokenizer file
-// (if tokPath is not empty) is copied into each. It returns the
-// directories written.
+// effective dense weights) and, for ARMOR, dir/factored; the tokenizer (if
+// tokPath is not empty) goes into each as WriteTokenizerFiles writes it
+// (tokenizer.json, tokenizer_config.json, and tokenizer.bin for a llama2.c
+// tokenizer). It returns the directories written.
 func Export(dir string, p *Pruned, tokPath string) ([]string, error) {
 	var out []string
 	hf := filepath.Join(dir, "hf")
@@ -75,16 +74,8 @@ func Export(dir string, p *Pruned, tokPath string) ([]string, error) {
 		out = append(out, fd)
 	}
 	if tokPath != "" {
-		b, err := os.ReadFile(tokPath)
-		if err != nil {
-			return nil, fmt.Errorf("export: tokenizer: %w", err)
-		}
-		name := "tokenizer.bin"
-		if filepath.Ext(tokPath) == ".json" {
-			name = "tokenizer.json"
-		}
 		for _, d := range out {
-			if err := atomicfile.WriteFile(filepath.Join(d, name), b); err != nil {
+			if _, err := WriteTokenizerFiles(d, tokPath, p.Model.Config().SeqLen); err != nil {
 				return nil, err
 			}
 		}

@@ -10,21 +10,22 @@ import (
 	"strings"
 
 	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/methods"
 	"github.com/prunebench/armor/pipeline"
 )
 
 func init() {
-	commands["convert"] = command{summary: "convert a checkpoint between the llama2.c and Hugging Face layouts (RoPE q/k rows permuted)", run: runConvert}
+	commands["convert"] = command{summary: "convert a checkpoint between the llama2.c, Hugging Face and llama.cpp GGUF layouts (RoPE q/k rows permuted)", run: runConvert}
 }
 
 func runConvert(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("armor convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	in := fs.String("in", "", "input: llama2.c .bin, Hugging Face directory or factorized ARMOR directory")
-	out := fs.String("out", "", "output: a directory for --to hf, a .bin file for --to llama2c")
-	to := fs.String("to", "", "output layout: hf or llama2c (default: hf for a .bin input, llama2c otherwise)")
-	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin to convert along (--to hf writes tokenizer.json and copies tokenizer.bin)")
-	dtype := fs.String("dtype", "F32", "--to hf: tensor dtype F32, F16 or BF16")
+	out := fs.String("out", "", "output: a directory for --to hf, a .bin file for --to llama2c, a .gguf file for --to gguf")
+	to := fs.String("to", "", "output layout: hf, llama2c or gguf (default: hf for a .bin input, llama2c otherwise)")
+	tok := fs.String("tokenizer", "", "tokenizer to convert along (default for an hf or factorized input: its own tokenizer files); --to hf writes tokenizer.json, tokenizer_config.json and, for a llama2.c tokenizer.bin, a copy of it; --to gguf needs a tokenizer.bin")
+	dtype := fs.String("dtype", "F32", "--to hf: tensor dtype F32, F16 or BF16; --to gguf: F32 or F16")
 	shard := fs.Int64("shard-bytes", 0, "--to hf: split the weights into shards of at most this many bytes (0: one file)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,16 +51,33 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg, w := m.Config(), m.Weights()
+	meta, err := pruningMetadata(*in, format)
+	if err != nil {
+		return err
+	}
 	switch *to {
 	case "hf":
-		opt := datasets.HFSaveOptions{DType: datasets.DType(strings.ToUpper(*dtype)), ShardBytes: *shard}
+		opt := datasets.HFSaveOptions{DType: datasets.DType(strings.ToUpper(*dtype)), ShardBytes: *shard, Metadata: meta}
 		if err := datasets.SaveHF(*out, cfg, w, opt); err != nil {
 			return err
 		}
 		if *tok != "" {
-			if err := convertTokenizer(*tok, *out); err != nil {
+			if _, err := pipeline.WriteTokenizerFiles(*out, *tok, cfg.SeqLen); err != nil {
 				return err
 			}
+		} else if format != pipeline.FormatLlama2C {
+			if _, err := pipeline.CopyTokenizerFiles(*in, *out); err != nil {
+				return err
+			}
+		}
+	case "gguf":
+		tb, err := pipeline.GGUFTokenizer(*tok, *in, cfg.VocabSize)
+		if err != nil {
+			return err
+		}
+		name := filepath.Base(strings.TrimSuffix(*in, string(filepath.Separator)))
+		if err := pipeline.ExportGGUF(*out, m, tb, datasets.DType(strings.ToUpper(*dtype)), name, meta); err != nil {
+			return err
 		}
 	case "llama2c":
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -74,7 +92,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	default:
-		return fmt.Errorf("flag --to %q: want hf or llama2c", *to)
+		return fmt.Errorf("flag --to %q: want hf, llama2c or gguf", *to)
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s layout, RoPE %s) from %s (%s)\n", *out, *to, ropeName(*to), *in, format)
 	return nil
@@ -87,24 +105,31 @@ func ropeName(to string) string {
 	return "interleaved pairs"
 }
 
-// convertTokenizer writes tokenizer.json (and a copy of tokenizer.bin) for
-// a llama2.c tokenizer into dir.
-func convertTokenizer(path, dir string) error {
-	if !strings.HasSuffix(path, ".bin") {
-		return copyFile(path, filepath.Join(dir, filepath.Base(path)))
+// pruningMetadata is the pruning record of a converted model, carried
+// into the output: an hf input's safetensors metadata (without "format"),
+// a factorized input's method and protocol with a note that the output
+// holds A·S·B multiplied out (pipeline.HFMetadata), nothing for llama2.c.
+func pruningMetadata(in, format string) (map[string]string, error) {
+	switch format {
+	case pipeline.FormatHF:
+		meta, err := pipeline.ReadHFMetadata(in)
+		if err != nil {
+			return nil, err
+		}
+		delete(meta, "format")
+		return meta, nil
+	case pipeline.FormatFactored:
+		_, _, man, err := pipeline.LoadFactored(in)
+		if err != nil {
+			return nil, err
+		}
+		pat, err := methods.ParsePattern(man.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("%s: pattern: %w", in, err)
+		}
+		return pipeline.HFMetadata(&pipeline.Pruned{Method: man.Method, Protocol: man.Protocol, Pattern: pat}), nil
 	}
-	t, err := datasets.LoadTokenizerBin(path)
-	if err != nil {
-		return err
-	}
-	js, err := t.ToJSON()
-	if err != nil {
-		return fmt.Errorf("tokenizer %s: %w", path, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), js, 0o644); err != nil {
-		return err
-	}
-	return copyFile(path, filepath.Join(dir, "tokenizer.bin"))
+	return nil, nil
 }
 
 func copyFile(src, dst string) error {

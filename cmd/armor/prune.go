@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prunebench/armor/datasets"
@@ -42,6 +44,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	noDense := fs.Bool("no-dense", false, "do not evaluate the dense model")
 	noEval := fs.Bool("no-eval", false, "do not evaluate perplexity at all")
 	out := fs.String("out", "", "write report.json, hf/ (and factored/ for armor) here")
+	gguf := fs.String("gguf", "", "with --out: also write a llama.cpp GGUF file <out>/"+pipeline.GGUFFile+" with tensors in this dtype (F32 or F16; needs a llama2.c tokenizer.bin)")
 	verbose := fs.Bool("v", false, "log every pruned layer to stderr")
 	inPlace := fs.Bool("in-place", false, "prune the loaded weights in place (halves peak memory; the dense model is evaluated first)")
 	showProgress := fs.Bool("progress", false, "draw a progress bar (blocks pruned, windows evaluated, ETA) on stderr even when it is not a terminal")
@@ -51,6 +54,9 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *gguf != "" && *out == "" {
+		return errors.New("flag --gguf needs --out")
 	}
 	if *method == "" {
 		return errors.New("flag --method is required (magnitude, wanda, sparsegpt, nowag or armor)")
@@ -156,6 +162,17 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if *out != "" {
 		if rep.Exported, err = pipeline.Export(*out, pr, tokFile); err != nil {
 			return err
+		}
+		if *gguf != "" {
+			tb, err := pipeline.GGUFTokenizer(tokFile, *modelPath, m.Config().VocabSize)
+			if err != nil {
+				return err
+			}
+			gp := filepath.Join(*out, pipeline.GGUFFile)
+			if err := pipeline.ExportGGUF(gp, pr.Model, tb, datasets.DType(strings.ToUpper(*gguf)), *method, pipeline.HFMetadata(pr)); err != nil {
+				return err
+			}
+			rep.Exported = append(rep.Exported, gp)
 		}
 		if err := pipeline.WriteReport(*out, rep); err != nil {
 			return err
