@@ -13,7 +13,7 @@ GOTAGS := $(if $(TAGS),-tags $(TAGS),)
 BENCH     ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build test test-purego test-short bench theory sweep tables fuzz vet clean
+.PHONY: all build test test-purego test-short test-gguf bench theory sweep tables fuzz vet clean
 
 all: build
 
@@ -34,6 +34,19 @@ test-purego:
 ## test-short: the quick subset (skips the full-length ARMOR reference runs).
 test-short:
 	$(GO) test $(GOTAGS) -short ./...
+
+## test-gguf: the GGUF export checked with a real llama.cpp: npm's node-llama-cpp
+## (prebuilt llama.cpp) is installed into LLAMACPP_DIR once, then the test loads
+## the exported stories260K GGUF and compares perplexity and tokenization.
+LLAMACPP_DIR ?= $(HOME)/.cache/armor/node-llama-cpp
+NODE_LLAMA_CPP_VERSION ?= 3.22.1
+test-gguf:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "test-gguf: needs node and npm (Debian: apt-get install -y nodejs npm)"; exit 1; }
+	@test -f $(LLAMACPP_DIR)/node_modules/node-llama-cpp/package.json || { \
+	  mkdir -p $(LLAMACPP_DIR) && cd $(LLAMACPP_DIR) && \
+	  { test -f package.json || npm init -y >/dev/null; } && \
+	  npm install --no-audit --no-fund --ignore-scripts node-llama-cpp@$(NODE_LLAMA_CPP_VERSION); }
+	ARMOR_NODE_LLAMA_CPP_DIR=$(LLAMACPP_DIR)/node_modules $(GO) test $(GOTAGS) -count=1 -run 'GGUF' -v ./cmd/armor/ ./datasets/
 
 ## bench: Go benchmarks of the kernels; figures are recorded in the README.
 bench:
