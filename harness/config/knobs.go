@@ -15,7 +15,7 @@ import (
 // A knob whose config key holds a list is a sweep axis: the sweep plan is
 // the Cartesian product of a method's knobs. The method's own Validate is the
 // only statement of which values are allowed (see MethodKnobs.Validate);
-// Check adds the few rules the harness needs on top, for values the method
+// a check of its own adds the few rules the harness needs on top, for values the method
 // accepts but that would make two keys for one computation.
 type Knob struct {
 	// Key is the key path in the config, e.g. "armor.block_size".
