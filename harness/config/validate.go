@@ -61,7 +61,7 @@ func (c *Config) setDefaults() {
 	}
 	sd := methods.DefaultSparseGPTConfig()
 	if c.SparseGPT.LazyBlock == 0 {
-		c.SparseGPT.LazyBlock = sd.BlockSize
+		c.SparseGPT.LazyBlock = sd.LazyBlock
 	}
 	if c.SparseGPT.Damp == 0 {
 		c.SparseGPT.Damp = sd.Damp

@@ -137,7 +137,7 @@ func MethodConfig(j Job, threads int) methods.Config {
 	cfg.Pattern = j.Pattern
 	p := j.Params
 	if j.Method == "sparsegpt" {
-		cfg.SparseGPT.BlockSize, cfg.SparseGPT.Damp = p.LazyBlock, p.Damp
+		cfg.SparseGPT.LazyBlock, cfg.SparseGPT.Damp = p.LazyBlock, p.Damp
 		if p.Precision != "" {
 			cfg.SparseGPT.Precision = methods.Precision(p.Precision)
 		}
