@@ -134,7 +134,7 @@ var Knobs = map[string]MethodKnobs{
 	"sparsegpt": {
 		Knobs: []Knob{
 			same("sparsegpt.lazy_block", func(c *Config) *int { return &c.SparseGPT.LazyBlock },
-				func(m *methods.Config) *int { return &m.SparseGPT.BlockSize }, func(p *cells.Params) *int { return &p.LazyBlock },
+				func(m *methods.Config) *int { return &m.SparseGPT.LazyBlock }, func(p *cells.Params) *int { return &p.LazyBlock },
 				withCheck(func(v int) string {
 					if v <= 0 {
 						return fmt.Sprintf("%d must be positive", v) // SparseGPT reads ≤ 0 as its default

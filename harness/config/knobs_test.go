@@ -100,7 +100,7 @@ func TestKnobErrors(t *testing.T) {
 		{"negative lr", "armor.lr=[-1]", []string{"--set armor.lr[0]: armor learning rate -1 must be ≥ 0"}},
 		{"select typo", "armor.select=[greedi]", []string{`--set armor.select[0]: armor group selection "greedi": want gradient, greedy or random (did you mean "greedy"?)`}},
 		{"two patterns", `pattern=["2:4","2:8"]`, []string{"x.yaml:9: armor.block_size[0]: armor block size 4 must be a positive multiple of M=8 (pattern 2:8)"}},
-		{"lazy block not multiple", "sparsegpt.lazy_block=6", []string{"--set sparsegpt.lazy_block: sparsegpt block size 6 is not a multiple of M=4"}},
+		{"lazy block not multiple", "sparsegpt.lazy_block=6", []string{"--set sparsegpt.lazy_block: sparsegpt lazy block 6 is not a multiple of M=4"}},
 		{"lazy block negative", "sparsegpt.lazy_block=-4", []string{"--set sparsegpt.lazy_block: -4 must be positive"}},
 		{"damp negative", "sparsegpt.damp=-1", []string{"--set sparsegpt.damp: sparsegpt dampening -1 must be positive"}},
 	}
