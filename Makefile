@@ -12,12 +12,19 @@ GOTAGS := $(if $(TAGS),-tags $(TAGS),)
 # Benchmarks: `make bench BENCH=ARMORIter BENCHTIME=5x`.
 BENCH     ?= .
 BENCHTIME ?= 3x
+# Packages of `make test-race` (the whole short suite fits CI's budget: docs/tests.md).
+RACE_PKGS ?= ./...
 
-.PHONY: all build test test-purego test-short test-gguf bench theory sweep tables fuzz vet clean
+.PHONY: all help build test test-purego test-short test-race test-gguf bench theory sweep tables fuzz fmt-check generate-check vet clean
 
 all: build
 
+## help: list the targets with what they do.
+help:
+	@awk 'BEGIN {FS = ": "} /^## [a-z-]+: / {sub(/^## /, ""); printf "  %-15s %s\n", $$1, substr($$0, length($$1) + 3)}' $(MAKEFILE_LIST)
+
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
+## build: the CLI, bin/armor.
 build:
 	$(GO) build $(GOTAGS) $(if $(COMMIT),-ldflags "-X main.buildCommit=$(COMMIT)",) -o $(BIN) ./cmd/armor
 
@@ -35,9 +42,8 @@ test-purego:
 test-short:
 	$(GO) test $(GOTAGS) -short ./...
 
-## test-gguf: the GGUF export checked with a real llama.cpp: npm's node-llama-cpp
-## (prebuilt llama.cpp) is installed into LLAMACPP_DIR once, then the test loads
-## the exported stories260K GGUF and compares perplexity and tokenization.
+## test-gguf: the GGUF export checked with a real llama.cpp (npm node-llama-cpp, installed into LLAMACPP_DIR once; needs node and npm).
+# The test loads the exported stories260K GGUF and compares perplexity and tokenization with armor's.
 LLAMACPP_DIR ?= $(HOME)/.cache/armor/node-llama-cpp
 NODE_LLAMA_CPP_VERSION ?= 3.22.1
 test-gguf:
@@ -48,7 +54,7 @@ test-gguf:
 	  npm install --no-audit --no-fund --ignore-scripts node-llama-cpp@$(NODE_LLAMA_CPP_VERSION); }
 	ARMOR_NODE_LLAMA_CPP_DIR=$(LLAMACPP_DIR)/node_modules $(GO) test $(GOTAGS) -count=1 -run 'GGUF' -v ./cmd/armor/ ./datasets/
 
-## bench: Go benchmarks of the kernels; figures are recorded in the README.
+## bench: Go benchmarks of the kernels (BENCH=regexp BENCHTIME=3x); figures are recorded in docs/performance.md.
 bench:
 	$(GO) test $(GOTAGS) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./methods/
 
@@ -69,10 +75,24 @@ tables: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSafetensors -fuzztime 60s ./datasets/
 
-vet:
-	gofmt -l . | tee /dev/stderr | (! read)
+## fmt-check: fail, listing the files, when any Go file is not gofmt-formatted.
+fmt-check:
+	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "not gofmt-formatted (run gofmt -w):"; echo "$$files"; exit 1; fi
+
+## generate-check: fail when the generated assembly differs from what go generate writes.
+generate-check:
+	$(GO) generate ./...
+	@git diff --exit-code --stat || { echo "generated files differ from the committed ones (or the tree was not clean): run go generate ./... and commit the result"; exit 1; }
+
+## test-race: the short suite under the race detector (RACE_PKGS selects the packages).
+test-race:
+	$(GO) test $(GOTAGS) -race -short -timeout 20m $(RACE_PKGS)
+
+## vet: gofmt check and go vet.
+vet: fmt-check
 	$(GO) vet ./...
 
+## clean: remove bin/, theory.log and the results folders.
 clean:
 	rm -rf bin theory.log
 	find results -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

@@ -100,7 +100,7 @@ func (r *armorRun) extrapolate() {
 	x.curV.Copy(st.V)
 	step := func(cur, prev []float64) {
 		for k := range cur {
-			cur[k] += x.lambda * (cur[k] - prev[k])
+			cur[k] += float64(x.lambda * (cur[k] - prev[k]))
 		}
 	}
 	for k := range st.A.Blocks {
@@ -113,7 +113,7 @@ func (r *armorRun) extrapolate() {
 	parallelFor(st.dOut, st.threads, func(i int) {
 		for k := i * st.dIn; k < (i+1)*st.dIn; k++ {
 			if keep[k] && x.prevKeep[k] {
-				v[k] = s[k] + x.lambda*(s[k]-ps[k])
+				v[k] = s[k] + float64(x.lambda*(s[k]-ps[k]))
 			}
 		}
 	})
@@ -416,8 +416,8 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 		tileDo(t, func(k int) {
 			precond(k)
 			p[k] = z[k]
-			s += res[k] * z[k]
-			rr += res[k] * res[k]
+			s += float64(res[k] * z[k])
+			rr += float64(res[k] * res[k])
 		})
 		rz[t], r0[t] = s, math.Sqrt(rr)
 		done[t] = rr == 0 || s/2 <= lossTol
@@ -464,12 +464,12 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 				for u := ra; u < rb; u++ {
 					for k := u*st.dIn + c0; k < u*st.dIn+c0+cs; k++ {
 						if keep[k] {
-							x[k] += alpha * p[k]
-							res[k] -= alpha * ap[k]
-							rr += res[k] * res[k]
+							x[k] += float64(alpha * p[k])
+							res[k] -= float64(alpha * ap[k])
+							rr += float64(res[k] * res[k])
 							if diag[k] > 0 {
 								z[k] = res[k] / diag[k]
-								s += res[k] * z[k]
+								s += float64(res[k] * z[k])
 							}
 						}
 					}
@@ -489,7 +489,7 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 					if stop {
 						p[k] = 0
 					} else {
-						p[k] = z[k] + beta*p[k]
+						p[k] = z[k] + float64(beta*p[k])
 					}
 				}
 			}
@@ -536,7 +536,7 @@ func relaxInto(x []float64, opt mat.Matrix, omega float64) {
 			if omega <= 0 || omega == 1 {
 				x[u*n+v] = o
 			} else {
-				x[u*n+v] += omega * (o - x[u*n+v])
+				x[u*n+v] += float64(omega * (o - x[u*n+v]))
 			}
 		}
 	}

@@ -161,7 +161,7 @@ func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports []
 	aa := 0.0
 	for u := 0; u < rs; u++ {
 		a[u] = float64(Ai[u*rs+rho])
-		aa += a[u] * a[u]
+		aa += float64(a[u] * a[u])
 	}
 	// B̃: M × cs, B_j's rows k0..k0+M−1 with columns scaled by sqrt(h).
 	bt := sc.bt[:M*cs]
@@ -502,10 +502,10 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 		r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
 		var s0, s1, s2, s3 float64
 		for v, d := range dh[:len(r0)] {
-			s0 += float64(r0[v]) * d
-			s1 += float64(r1[v]) * d
-			s2 += float64(r2[v]) * d
-			s3 += float64(r3[v]) * d
+			s0 += float64(float64(r0[v]) * d)
+			s1 += float64(float64(r1[v]) * d)
+			s2 += float64(float64(r2[v]) * d)
+			s3 += float64(float64(r3[v]) * d)
 		}
 		bdhT[u], bdhT[u+1], bdhT[u+2], bdhT[u+3] = T(s0), T(s1), T(s2), T(s3)
 	}
@@ -545,9 +545,9 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 					done := axpy3Fast(g, tg, gs, dh, bdh, au, tu) // AVX2, the same arithmetic
 					g, tg, gs, dh, bdh = g[done:], tg[done:], gs[done:], dh[done:], bdh[done:]
 					for v, d := range dh {
-						g[v] += au * d
-						tg[v] += tu * d
-						gs[v] += tu * bdh[v]
+						g[v] += T(au * d)
+						tg[v] += T(tu * d)
+						gs[v] += T(tu * bdh[v])
 					}
 				}
 			}
@@ -588,12 +588,12 @@ func quadValue(f, gram []float64, aa float64, s []float64) float64 {
 	M := len(f)
 	v := 0.0
 	for q := 0; q < M; q++ {
-		v += 2 * f[q] * s[q]
+		v += float64(2 * f[q] * s[q])
 		gs := 0.0
 		for r := 0; r < M; r++ {
-			gs += gram[q*M+r] * s[r]
+			gs += float64(gram[q*M+r] * s[r])
 		}
-		v += aa * s[q] * gs
+		v += float64(aa * s[q] * gs)
 	}
 	return v
 }

@@ -326,10 +326,10 @@ func weightedSq[T float](e []T, h []float64, g, hs []T) float64 {
 			e0, e1, e2, e3 := e[j], e[j+1], e[j+2], e[j+3]
 			g[j], g[j+1], g[j+2], g[j+3] = hs[j]*e0, hs[j+1]*e1, hs[j+2]*e2, hs[j+3]*e3
 			x0, x1, x2, x3 := float64(e0), float64(e1), float64(e2), float64(e3)
-			s0 += h[j] * x0 * x0
-			s1 += h[j+1] * x1 * x1
-			s2 += h[j+2] * x2 * x2
-			s3 += h[j+3] * x3 * x3
+			s0 += float64(h[j] * x0 * x0)
+			s1 += float64(h[j+1] * x1 * x1)
+			s2 += float64(h[j+2] * x2 * x2)
+			s3 += float64(h[j+3] * x3 * x3)
 		}
 		for k := j; k < len(e); k++ {
 			g[k] = hs[k] * e[k]
@@ -337,14 +337,14 @@ func weightedSq[T float](e []T, h []float64, g, hs []T) float64 {
 	}
 	for ; j+4 <= len(e); j += 4 {
 		x0, x1, x2, x3 := float64(e[j]), float64(e[j+1]), float64(e[j+2]), float64(e[j+3])
-		s0 += h[j] * x0 * x0
-		s1 += h[j+1] * x1 * x1
-		s2 += h[j+2] * x2 * x2
-		s3 += h[j+3] * x3 * x3
+		s0 += float64(h[j] * x0 * x0)
+		s1 += float64(h[j+1] * x1 * x1)
+		s2 += float64(h[j+2] * x2 * x2)
+		s3 += float64(h[j+3] * x3 * x3)
 	}
 	for ; j < len(e); j++ {
 		x := float64(e[j])
-		s0 += h[j] * x * x
+		s0 += float64(h[j] * x * x)
 	}
 	return (s0 + s1) + (s2 + s3)
 }

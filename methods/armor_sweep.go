@@ -355,8 +355,8 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 			done := rank4Fast(grow, w, Lj[k0*cs:], cs, d0, d1, d2, d3, kr) // AVX2, the same arithmetic
 			l0, l1, l2, l3, grow, w = l0[done:], l1[done:], l2[done:], l3[done:], grow[done:], w[done:]
 			for v := range l0 {
-				d := d0*l0[v] + d1*l1[v] + d2*l2[v] + d3*l3[v]
-				grow[v] += kr * d
+				d := float64(d0*l0[v]) + float64(d1*l1[v]) + float64(d2*l2[v]) + float64(d3*l3[v])
+				grow[v] += float64(kr * d)
 				w[v] += d
 			}
 			continue
@@ -403,13 +403,13 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 	for p0 := 0; p0 < 3; p0++ {
 		for p1 := p0 + 1; p1 < 4; p1, k = p1+1, k+1 {
 			a, b, d := lg[p0][p0]+sweepRidge, lg[p0][p1], lg[p1][p1]+sweepRidge
-			det := a*d - b*b
+			det := float64(a*d) - float64(b*b)
 			if !(a > 0) || !(det > 0) {
 				continue
 			}
 			f0, f1 := f[p0], f[p1]
-			x0, x1 := (d*f0-b*f1)/det, (a*f1-b*f0)/det
-			if cost := -(f0*x0 + f1*x1); cost < best {
+			x0, x1 := (float64(d*f0)-float64(b*f1))/det, (float64(a*f1)-float64(b*f0))/det
+			if cost := -(float64(f0*x0) + float64(f1*x1)); cost < best {
 				best, bx0, bx1, b0, b1, sup = cost, x0, x1, p0, p1, k
 			}
 		}
@@ -420,7 +420,7 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 	n0, n1 := -bx0/(aa+sweepANormEps), -bx1/(aa+sweepANormEps)
 	nw[b0], nw[b1] = n0, n1
 	// q(s) = 2fᵀs + ‖a‖²·sᵀGs on the new support and on the current mask.
-	qNew := 2*(f[b0]*n0+f[b1]*n1) + aa*(lg[b0][b0]*n0*n0+2*lg[b0][b1]*n0*n1+lg[b1][b1]*n1*n1)
+	qNew := 2*(float64(f[b0]*n0)+float64(f[b1]*n1)) + float64(aa*(float64(lg[b0][b0]*n0*n0)+float64(2*lg[b0][b1]*n0*n1)+float64(lg[b1][b1]*n1*n1)))
 	qOld := 0.0
 	for q := 0; q < 4; q++ {
 		if !kp[q] {
@@ -429,10 +429,10 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 		gs := 0.0
 		for r := 0; r < 4; r++ {
 			if kp[r] {
-				gs += lg[q][r] * old[r]
+				gs += float64(lg[q][r] * old[r])
 			}
 		}
-		qOld += 2*f[q]*old[q] + aa*old[q]*gs
+		qOld += float64(2*f[q]*old[q]) + float64(aa*old[q]*gs)
 	}
 	return nw, sup, qNew < qOld
 }
@@ -445,9 +445,9 @@ func groupQuad(f, gram []float64, aa float64, s []float64, idx []int) float64 {
 	for _, q := range idx {
 		gs := 0.0
 		for _, r := range idx {
-			gs += gram[q*M+r] * s[r]
+			gs += float64(gram[q*M+r] * s[r])
 		}
-		v += 2*f[q]*s[q] + aa*s[q]*gs
+		v += float64(2*f[q]*s[q]) + float64(aa*s[q]*gs)
 	}
 	return v
 }

@@ -95,7 +95,7 @@ func checkGemmFMA[T float](t *testing.T, m, n, k int, trans, bt bool, from strin
 		for j := 0; j < n; j++ {
 			s := 0.0
 			for p := 0; p < k; p++ {
-				s += float64(a[r*rs+p*ks]) * float64(b[bAt(p, j)])
+				s += float64(float64(a[r*rs+p*ks]) * float64(b[bAt(p, j)]))
 			}
 			switch from {
 			case "c":

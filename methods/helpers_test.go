@@ -22,7 +22,7 @@ func randomLayer(t testing.TB, dOut, dIn, n int, seed uint64) *Layer {
 			c := 0.0
 			for k := 0; k < 4; k++ {
 				g := rng.NormFloat64()
-				c += g * g
+				c += float64(g * g)
 			}
 			W.Set(i, j, 0.02*z/math.Sqrt(c/4))
 		}
@@ -32,7 +32,7 @@ func randomLayer(t testing.TB, dOut, dIn, n int, seed uint64) *Layer {
 		scale[j] = math.Exp(0.3 * rng.NormFloat64())
 	}
 	for k := 0; k < max(2, dIn/50); k++ {
-		scale[rng.IntN(dIn)] *= 10 + 40*rng.Float64()
+		scale[rng.IntN(dIn)] *= 10 + float64(40*rng.Float64())
 	}
 	X := mat.NewDense(n, dIn, nil)
 	for t := 0; t < n; t++ {

@@ -60,7 +60,7 @@ func rowOverC(w, C, out []float64) float64 {
 	for j, v := range w {
 		x := v / C[j]
 		out[j] = x
-		s += x * x
+		s += float64(x * x)
 	}
 	return math.Sqrt(s) + normEps
 }
@@ -91,10 +91,10 @@ func columnNorms(w blas64.General) []float64 {
 			r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
 			acc := acc[:len(r0)]
 			for j, v := range r0 {
-				s := acc[j] + v*v
-				s += r1[j] * r1[j]
-				s += r2[j] * r2[j]
-				s += r3[j] * r3[j]
+				s := acc[j] + float64(v*v)
+				s += float64(r1[j] * r1[j])
+				s += float64(r2[j] * r2[j])
+				s += float64(r3[j] * r3[j])
 				acc[j] = s
 			}
 		}
@@ -169,7 +169,7 @@ func proxyDenRow(wbar, hdiag []float64) float64 {
 	s := 0.0
 	for j, v := range wbar {
 		d := -v
-		s += hdiag[j] * d * d
+		s += float64(hdiag[j] * d * d)
 	}
 	return s
 }
@@ -181,7 +181,7 @@ func proxyNumRow(what, wbar, C, hdiag []float64, r float64) float64 {
 	s := 0.0
 	for j, v := range wbar {
 		d := what[j]/(r*C[j]) - v
-		s += hdiag[j] * d * d
+		s += float64(hdiag[j] * d * d)
 	}
 	return s
 }
@@ -209,7 +209,7 @@ func (n *Normalization) ProxyLossNormalized(hdiag []float64, Wn mat.Matrix) floa
 		s := 0.0
 		for j, v := range wbar {
 			d := src[j] - v
-			s += hdiag[j] * d * d
+			s += float64(hdiag[j] * d * d)
 		}
 		num[i], den[i] = s, proxyDenRow(wbar, hdiag)
 	})

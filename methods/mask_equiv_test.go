@@ -33,7 +33,7 @@ func specNormalize(W mat.Matrix) *Normalization {
 		s := 0.0
 		for j := range row {
 			row[j] /= n.C[j]
-			s += row[j] * row[j]
+			s += float64(row[j] * row[j])
 		}
 		n.R[i] = math.Sqrt(s) + normEps
 		for j := range row {
@@ -51,8 +51,8 @@ func specProxyLoss(n *Normalization, hdiag []float64, What mat.Matrix) float64 {
 		sn, sd := 0.0, 0.0
 		for j, v := range n.Wbar.RawRowView(i) {
 			d := What.At(i, j)/(n.R[i]*n.C[j]) - v
-			sn += hdiag[j] * d * d
-			sd += hdiag[j] * v * v
+			sn += float64(hdiag[j] * d * d)
+			sd += float64(hdiag[j] * v * v)
 		}
 		num += sn
 		den += sd
@@ -68,7 +68,7 @@ func specProxyLossPruned(n *Normalization, hdiag []float64, m *Mask) float64 {
 	num, den := 0.0, 0.0
 	for i := 0; i < rows; i++ {
 		for j, v := range n.Wbar.RawRowView(i) {
-			t := hdiag[j] * v * v
+			t := float64(hdiag[j] * v * v)
 			den += t
 			if !m.Keep[i*cols+j] {
 				num += t

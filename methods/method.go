@@ -340,7 +340,7 @@ func (k *maskKernel) row(w []float64, keep []bool, what []float64, sc *maskScrat
 			x := wbar[j] / r
 			wbar[j] = x
 			d := -x
-			den += h[j] * d * d
+			den += float64(h[j] * d * d)
 			score[j] = x * x * h[j]
 		}
 	case scoreWanda:
@@ -349,7 +349,7 @@ func (k *maskKernel) row(w []float64, keep []bool, what []float64, sc *maskScrat
 			x := wbar[j] / r
 			wbar[j] = x
 			d := -x
-			den += h[j] * d * d
+			den += float64(h[j] * d * d)
 			score[j] = math.Abs(w[j]) * scale[j]
 		}
 	default:
@@ -357,7 +357,7 @@ func (k *maskKernel) row(w []float64, keep []bool, what []float64, sc *maskScrat
 			x := wbar[j] / r
 			wbar[j] = x
 			d := -x
-			den += h[j] * d * d
+			den += float64(h[j] * d * d)
 			score[j] = math.Abs(w[j])
 		}
 	}

@@ -62,8 +62,10 @@ const (
 
 // SparseGPTConfig holds SparseGPT's knobs.
 type SparseGPTConfig struct {
-	// BlockSize is the lazy-update block width (128); a multiple of M.
-	BlockSize int
+	// LazyBlock is the lazy-update block width (128): how many columns are
+	// pruned before their accumulated updates reach the rest of W; a
+	// multiple of M.
+	LazyBlock int
 	// Damp is λ, the relative dampening added to H's diagonal (0.01).
 	Damp float64
 	// MaxDampRetries bounds how often λ is multiplied by 10 when the Cholesky
@@ -84,19 +86,19 @@ type SparseGPTConfig struct {
 
 // DefaultSparseGPTConfig returns the published settings, in float64.
 func DefaultSparseGPTConfig() SparseGPTConfig {
-	return SparseGPTConfig{BlockSize: 128, Damp: 0.01, MaxDampRetries: 5, Precision: Float64}
+	return SparseGPTConfig{LazyBlock: 128, Damp: 0.01, MaxDampRetries: 5, Precision: Float64}
 }
 
-// Validate reports the first impossible setting; a BlockSize ≤ 0 stands for
+// Validate reports the first impossible setting; a LazyBlock ≤ 0 stands for
 // the default 128.
 func (c SparseGPTConfig) Validate(p Pattern) error {
-	bs := c.BlockSize
+	bs := c.LazyBlock
 	if bs <= 0 {
 		bs = 128
 	}
 	switch {
 	case bs%p.M != 0:
-		return fmt.Errorf("sparsegpt block size %d is not a multiple of M=%d", bs, p.M)
+		return fmt.Errorf("sparsegpt lazy block %d is not a multiple of M=%d", bs, p.M)
 	case !(c.Damp > 0):
 		return fmt.Errorf("sparsegpt dampening %g must be positive", c.Damp)
 	}
@@ -132,8 +134,8 @@ func (s *SparseGPT) prune(l *Layer) (*mat.Dense, *Mask, error) {
 		return nil, nil, errors.New("sparsegpt needs the full Hessian H (give X or H, not only hessian_diag)")
 	}
 	cfg := s.Config
-	if cfg.BlockSize <= 0 {
-		cfg.BlockSize = 128
+	if cfg.LazyBlock <= 0 {
+		cfg.LazyBlock = 128
 	}
 	if err := cfg.Validate(p); err != nil {
 		return nil, nil, err
@@ -185,7 +187,7 @@ func sparseGPTPrune[T float](l *Layer, p Pattern, cfg SparseGPTConfig) (*mat.Den
 	chunks := (rows + sparseGPTChunk - 1) / sparseGPTChunk
 	parallelFor(chunks, 0, func(c int) {
 		r0, r1 := c*sparseGPTChunk, min((c+1)*sparseGPTChunk, rows)
-		sparseGPTRows(wt[r0*cols:], cols, r1-r0, cols, mask.Keep[r0*cols:r1*cols], u, p, cfg.BlockSize)
+		sparseGPTRows(wt[r0*cols:], cols, r1-r0, cols, mask.Keep[r0*cols:r1*cols], u, p, cfg.LazyBlock)
 		if !inPlace {
 			convertInto(w.Data[r0*cols:r1*cols], wt[r0*cols:r1*cols])
 		}

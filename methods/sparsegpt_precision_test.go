@@ -64,8 +64,8 @@ func relDiffRows(a, b *mat.Dense, rows []bool) (float64, int) {
 		n++
 		for j, v := range b.RawRowView(i) {
 			d := a.At(i, j) - v
-			num += d * d
-			den += v * v
+			num += float64(d * d)
+			den += float64(v * v)
 		}
 	}
 	return math.Sqrt(num / den), n

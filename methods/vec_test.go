@@ -82,9 +82,9 @@ func testAccumRowsAndAxpy3Fast[T float](t *testing.T) {
 	}
 	for u := 0; u < rows; u++ {
 		for w := range want {
-			want[w] += float64(x[u*ld+w]) * coef[u]
+			want[w] += float64(float64(x[u*ld+w]) * coef[u])
 			if w >= done {
-				got[w] += float64(x[u*ld+w]) * coef[u]
+				got[w] += float64(float64(x[u*ld+w]) * coef[u])
 			}
 		}
 	}
@@ -103,13 +103,13 @@ func testAccumRowsAndAxpy3Fast[T float](t *testing.T) {
 		t.Fatalf("axpy3Fast did %d entries", k)
 	}
 	for v := range d {
-		wg[v] += au * d[v]
-		wtg[v] += tu * d[v]
-		wgs[v] += tu * bdh[v]
+		wg[v] += T(au * d[v])
+		wtg[v] += T(tu * d[v])
+		wgs[v] += T(tu * bdh[v])
 		if v >= k {
-			g[v] += au * d[v]
-			tg[v] += tu * d[v]
-			gs[v] += tu * bdh[v]
+			g[v] += T(au * d[v])
+			tg[v] += T(tu * d[v])
+			gs[v] += T(tu * bdh[v])
 		}
 	}
 	for v := range d {
@@ -139,14 +139,14 @@ func TestRank4Fast(t *testing.T) {
 	d0, d1, d2, d3, kr := rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()
 	row := func(q, v int) float64 { return l[q*ld+v] }
 	for v := 0; v < n; v++ {
-		d := d0*row(0, v) + d1*row(1, v) + d2*row(2, v) + d3*row(3, v)
-		wantG[v] += kr * d
+		d := float64(d0*row(0, v)) + float64(d1*row(1, v)) + float64(d2*row(2, v)) + float64(d3*row(3, v))
+		wantG[v] += float64(kr * d)
 		wantW[v] += d
 	}
 	done := rank4Fast(grow, w, l, ld, d0, d1, d2, d3, kr)
 	for v := done; v < n; v++ {
-		d := d0*row(0, v) + d1*row(1, v) + d2*row(2, v) + d3*row(3, v)
-		grow[v] += kr * d
+		d := float64(d0*row(0, v)) + float64(d1*row(1, v)) + float64(d2*row(2, v)) + float64(d3*row(3, v))
+		grow[v] += float64(kr * d)
 		w[v] += d
 	}
 	for v := 0; v < n; v++ {

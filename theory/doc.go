@@ -8,5 +8,5 @@
 //
 // Everything lives in the package's tests; run them with `make theory`
 // (1000 cases per property and a summary table) or `go test ./theory/`
-// (a smaller count). The README (section "What Theorem 3.1 guarantees here") says how to replay a failure.
+// (a smaller count). docs/theory.md ("How to run and replay") says how to replay a failure.
 package theory

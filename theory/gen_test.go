@@ -63,7 +63,7 @@ func studentT(rng *rand.Rand, dof int) float64 {
 	c := 0.0
 	for k := 0; k < dof; k++ {
 		g := rng.NormFloat64()
-		c += g * g
+		c += float64(g * g)
 	}
 	return z / math.Sqrt(c/float64(dof))
 }
@@ -85,7 +85,7 @@ func (s layerSpec) build() (*methods.Layer, error) {
 		scale[j] = math.Exp(0.5 * rng.NormFloat64())
 	}
 	for k := 0; k < s.Outliers; k++ {
-		scale[rng.IntN(s.DIn)] *= 10 + 40*rng.Float64()
+		scale[rng.IntN(s.DIn)] *= 10 + float64(40*rng.Float64())
 	}
 	if s.Dead > 0 && s.DIn > 1 {
 		scale[rng.IntN(s.DIn)] = 0

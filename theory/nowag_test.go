@@ -22,7 +22,7 @@ func groupCost(norm *methods.Normalization, W *mat.Dense, h []float64, i, g int,
 			v = W.At(i, j) / (norm.R[i] * norm.C[j])
 		}
 		d := v - norm.Wbar.At(i, j)
-		s += h[j] * d * d
+		s += float64(h[j] * d * d)
 	}
 	return s
 }

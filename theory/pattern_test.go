@@ -28,7 +28,7 @@ func TestPropertyPatternRespected(t *testing.T) {
 		s, l := mustLayer(rt, 48, 64)
 		cfg := methods.DefaultConfig()
 		cfg.Pattern = s.Pattern
-		cfg.SparseGPT.BlockSize = s.Pattern.M * rapid.IntRange(1, 32/s.Pattern.M).Draw(rt, "sparsegpt block/M")
+		cfg.SparseGPT.LazyBlock = s.Pattern.M * rapid.IntRange(1, 32/s.Pattern.M).Draw(rt, "sparsegpt block/M")
 		cfg.ARMOR = armorConfig(s, rapid.SampledFrom([]methods.Continuous{methods.ContinuousAdam, methods.ContinuousGD, methods.ContinuousExact}).Draw(rt, "continuous"),
 			rapid.IntRange(0, 10).Draw(rt, "iters"), rapid.Uint64().Draw(rt, "armor seed"))
 		for _, name := range methodNames {

@@ -192,7 +192,7 @@ func TestSweepErrors(t *testing.T) {
 	}{
 		{"no config", []string{"sweep"}, "--config is required"},
 		{"bad shard", []string{"sweep", "--config", cfg, "--shard", "3/3"}, "0 ≤ i < n"},
-		{"bad override", []string{"sweep", "--config", cfg, "--set", "armor.iters=-1"}, "--set armor.iters[0]: -1 must be ≥ 0"},
+		{"bad override", []string{"sweep", "--config", cfg, "--set", "armor.iters=-1"}, "--set armor.iters[0]: armor iterations -1 must be ≥ 0"},
 		{"unknown layer", []string{"sweep", "--config", cfg, "--set", "layers=[zz]"}, `"zz" matches no layer`},
 		{"tables before sweep", []string{"tables", "--config", cfg}, "run armor sweep"},
 		{"missing file", []string{"sweep", "--config", filepath.Join(dir, "nope.yaml")}, "no such file"},

@@ -118,7 +118,8 @@ type Calibration struct {
 	Seed      uint64 `yaml:"seed"`
 }
 
-// ARMOR holds ARMOR's sweep axes; each is a list.
+// ARMOR holds ARMOR's sweep axes; each is a list, and each is a knob of
+// Knobs["armor"], which says what it means to the method and the cell key.
 type ARMOR struct {
 	BlockSize  []int     `yaml:"block_size"`
 	Iters      []int     `yaml:"iters"`
@@ -134,7 +135,7 @@ type ARMOR struct {
 	Precision []string `yaml:"precision"`
 }
 
-// SparseGPT holds SparseGPT's settings.
+// SparseGPT holds SparseGPT's settings, the knobs of Knobs["sparsegpt"].
 type SparseGPT struct {
 	LazyBlock int     `yaml:"lazy_block"`
 	Damp      float64 `yaml:"damp"`

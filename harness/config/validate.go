@@ -30,45 +30,7 @@ func (c *Config) setDefaults() {
 	if c.Pattern == nil {
 		c.Pattern = []string{DefaultPattern}
 	}
-	if c.Seed == nil {
-		c.Seed = []uint64{0}
-	}
-	d := methods.DefaultARMORConfig()
-	a := &c.ARMOR
-	if a.BlockSize == nil {
-		a.BlockSize = []int{d.BlockSize}
-	}
-	if a.Iters == nil {
-		a.Iters = []int{d.Iters}
-	}
-	if a.LR == nil {
-		a.LR = []float64{d.LR}
-	}
-	if a.Select == nil {
-		a.Select = []string{string(d.Select)}
-	}
-	if a.Continuous == nil {
-		a.Continuous = []string{string(d.Continuous)}
-	}
-	if a.Patience == nil {
-		a.Patience = []int{d.Patience}
-	}
-	if a.GroupsPerTile == nil {
-		a.GroupsPerTile = []int{d.GroupsPerTile}
-	}
-	if a.Precision == nil {
-		a.Precision = []string{string(d.Precision)}
-	}
-	sd := methods.DefaultSparseGPTConfig()
-	if c.SparseGPT.LazyBlock == 0 {
-		c.SparseGPT.LazyBlock = sd.BlockSize
-	}
-	if c.SparseGPT.Damp == 0 {
-		c.SparseGPT.Damp = sd.Damp
-	}
-	if c.SparseGPT.Precision == "" {
-		c.SparseGPT.Precision = string(methods.Float64)
-	}
+	c.setKnobDefaults()
 	if s := c.Source.Synthetic; s != nil {
 		if s.Samples == 0 {
 			s.Samples = DefaultSamples
@@ -306,78 +268,7 @@ func (c *Config) validate() Errors {
 			bad(fmt.Sprintf("layers[%d]", i), "%q is not a valid glob: %v", l, err)
 		}
 	}
-	a := c.ARMOR
-	if c.HasMethod("armor") {
-		for _, ax := range []struct {
-			key string
-			n   int
-		}{{"block_size", len(a.BlockSize)}, {"iters", len(a.Iters)}, {"lr", len(a.LR)}, {"select", len(a.Select)}, {"continuous", len(a.Continuous)}, {"patience", len(a.Patience)}, {"groups_per_tile", len(a.GroupsPerTile)}, {"precision", len(a.Precision)}} {
-			if ax.n == 0 {
-				bad("armor."+ax.key, "empty sweep: armor is among the methods, so list at least one value")
-			}
-		}
-	}
-	for i, b := range a.BlockSize {
-		p := fmt.Sprintf("armor.block_size[%d]", i)
-		if b < 4 {
-			bad(p, "%d is below the smallest block size 4", b)
-			continue
-		}
-		for _, pt := range pats {
-			if b%pt.M != 0 {
-				bad(p, "%d is not a multiple of M=%d (pattern %s)", b, pt.M, pt)
-			}
-		}
-	}
-	for i, it := range a.Iters {
-		if it < 0 {
-			bad(fmt.Sprintf("armor.iters[%d]", i), "%d must be ≥ 0", it)
-		}
-	}
-	for i, lr := range a.LR {
-		if !(lr >= 0) || math.IsInf(lr, 0) {
-			bad(fmt.Sprintf("armor.lr[%d]", i), "%g must be a finite number ≥ 0", lr)
-		}
-	}
-	for i, s := range a.Select {
-		if !slices.Contains(KnownSelect, s) {
-			bad(fmt.Sprintf("armor.select[%d]", i), "%s", oneOf(s, KnownSelect))
-		}
-	}
-	for i, s := range a.Continuous {
-		if !slices.Contains(KnownContinuous, s) {
-			bad(fmt.Sprintf("armor.continuous[%d]", i), "%s", oneOf(s, KnownContinuous))
-		}
-	}
-	for i, p := range a.Patience {
-		if p < 0 {
-			bad(fmt.Sprintf("armor.patience[%d]", i), "%d must be ≥ 0 (0 disables early stopping)", p)
-		}
-	}
-	for i, g := range a.GroupsPerTile {
-		if g < 0 {
-			bad(fmt.Sprintf("armor.groups_per_tile[%d]", i), "%d must be ≥ 0 (0: every group)", g)
-		}
-	}
-	for i, s := range a.Precision {
-		if !slices.Contains(KnownPrecision, s) {
-			bad(fmt.Sprintf("armor.precision[%d]", i), "%s", oneOf(s, KnownPrecision))
-		}
-	}
-	if slices.Contains(a.Precision, "float32") && !slices.Contains(a.Continuous, "adam") {
-		bad("armor.precision", "float32 applies to the adam continuous update only, and armor.continuous has no adam")
-	}
-	for _, pt := range pats {
-		if c.SparseGPT.LazyBlock < pt.M || c.SparseGPT.LazyBlock%pt.M != 0 {
-			bad("sparsegpt.lazy_block", "%d must be a positive multiple of M=%d", c.SparseGPT.LazyBlock, pt.M)
-		}
-	}
-	if !(c.SparseGPT.Damp > 0) {
-		bad("sparsegpt.damp", "%g must be > 0", c.SparseGPT.Damp)
-	}
-	if !slices.Contains(KnownPrecision, c.SparseGPT.Precision) {
-		bad("sparsegpt.precision", "%s", oneOf(c.SparseGPT.Precision, KnownPrecision))
-	}
+	c.validateKnobs(bad)
 	if len(c.Evaluation.Perplexity) > 0 && c.Source.Model == nil {
 		bad("evaluation.perplexity", "perplexity needs a model source (source.model)")
 	}
@@ -398,6 +289,7 @@ func (c *Config) validate() Errors {
 			}
 		}
 	}
+	a := c.ARMOR
 	if o.ReportBlockSize != 0 && !slices.Contains(a.BlockSize, o.ReportBlockSize) {
 		bad("outputs.report_block_size", "%d is not among armor.block_size %v", o.ReportBlockSize, a.BlockSize)
 	}

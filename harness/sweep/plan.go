@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
@@ -54,66 +55,49 @@ func (j Job) cost() float64 {
 }
 
 // Plan expands c over the given layers (already selected) into jobs, in a
-// fixed order: layer, pattern, method, then the method's axes. It also
-// returns notes on skipped cells (an ARMOR block size larger than both of a
-// layer's dimensions is the same as the largest one that fits, so it is
+// fixed order: layer, pattern, method, then the Cartesian product of the
+// method's knobs (config.Knobs, the first knob varying slowest).
+// Combinations the method's Validate rejects are left out (config
+// validation makes sure every listed value is in some accepted one). It
+// also returns notes on skipped cells (an ARMOR block size larger than both
+// of a layer's dimensions is the same as the largest one that fits, so it is
 // not repeated).
 func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 	var jobs []Job
 	var notes []string
-	order := 0
-	add := func(l source.Info, m string, p methods.Pattern, ps cells.Params) {
-		j := Job{Index: len(jobs), Layer: l, LayerOrder: order, Method: m, Pattern: p, Params: ps}
-		j.Key = cells.Key(cells.KeyInput{Version: Version, Kind: "layer", LayerID: l.Identity, Layer: l.Name,
-			Method: m, Pattern: p.String(), Params: ps})
-		jobs = append(jobs, j)
-	}
 	for li, l := range layers {
-		order = li
 		for _, p := range c.Patterns() {
 			if err := p.Check(l.DIn); err != nil {
 				return nil, nil, fmt.Errorf("layer %s (%d×%d): %w", l.Name, l.DOut, l.DIn, err)
 			}
 			for _, m := range c.Methods {
-				switch m {
-				case "armor":
-					a := c.ARMOR
-					fit := 0
-					for _, b := range a.BlockSize {
-						if b > max(l.DOut, l.DIn) && fit > 0 {
-							notes = append(notes, fmt.Sprintf("%s (%d×%d): block size %d exceeds both dimensions; skipped", l.Name, l.DOut, l.DIn, b))
+				mk := config.Knobs[m]
+				lists := mk.All(c)
+				for k, kn := range mk.Knobs {
+					kept := lists[k][:0]
+					for _, i := range lists[k] {
+						if why := kn.Redundant(c, i, l.DOut, l.DIn); why != "" {
+							notes = append(notes, fmt.Sprintf("%s (%d×%d): %s; skipped", l.Name, l.DOut, l.DIn, why))
 							continue
 						}
-						fit++
-						for _, it := range a.Iters {
-							for _, seed := range c.Seed {
-								for _, lr := range a.LR {
-									for _, sel := range a.Select {
-										for _, cont := range a.Continuous {
-											for _, pat := range a.Patience {
-												for _, g := range a.GroupsPerTile {
-													for _, prec := range a.Precision {
-														if prec == "float32" && cont != "adam" {
-															continue // float32 is for adam only (config validation requires an adam)
-														}
-														ps := cells.Params{BlockSize: b, Iters: it, Seed: seed, LR: lr, Select: sel, Continuous: cont, Patience: pat}
-														ps.GroupsPerTile = groupsParam(g)
-														ps.Precision = precisionParam(prec)
-														add(l, m, p, ps)
-													}
-												}
-											}
-										}
-									}
-								}
-							}
-						}
+						kept = append(kept, i)
 					}
-				case "sparsegpt":
-					add(l, m, p, SparseGPTParams(c))
-				default:
-					add(l, m, p, cells.Params{})
+					lists[k] = kept
 				}
+				config.Product(lists, func(idx []int) {
+					var ps cells.Params
+					if mk.Validate != nil {
+						mc := mk.Configure(c, p, idx)
+						if mk.Validate(mc) != nil {
+							return
+						}
+						ps = mk.ToKey(mc)
+					}
+					j := Job{Index: len(jobs), Layer: l, LayerOrder: li, Method: m, Pattern: p, Params: ps}
+					j.Key = cells.Key(cells.KeyInput{Version: Version, Kind: "layer", LayerID: l.Identity, Layer: l.Name,
+						Method: m, Pattern: p.String(), Params: ps})
+					jobs = append(jobs, j)
+				})
 			}
 		}
 	}
@@ -127,101 +111,70 @@ func Plan(c *config.Config, layers []source.Info) ([]Job, []string, error) {
 // (the same for every SparseGPT cell of a sweep); float64 leaves Precision
 // empty, so keys made before the setting existed stay valid.
 func SparseGPTParams(c *config.Config) cells.Params {
-	return cells.Params{LazyBlock: c.SparseGPT.LazyBlock, Damp: c.SparseGPT.Damp, Precision: precisionParam(c.SparseGPT.Precision)}
+	mk := config.Knobs["sparsegpt"]
+	return mk.ToKey(mk.Configure(c, methods.Pattern24, make([]int, len(mk.Knobs))))
 }
 
-// MethodConfig returns the methods.Config of job j; threads is ARMOR's
-// kernel thread count.
+// MethodConfig returns the methods.Config of job j: the method's defaults
+// with the settings of j's key parameters; threads is ARMOR's kernel thread
+// count.
 func MethodConfig(j Job, threads int) methods.Config {
 	cfg := methods.DefaultConfig()
 	cfg.Pattern = j.Pattern
-	p := j.Params
-	if j.Method == "sparsegpt" {
-		cfg.SparseGPT.BlockSize, cfg.SparseGPT.Damp = p.LazyBlock, p.Damp
-		if p.Precision != "" {
-			cfg.SparseGPT.Precision = methods.Precision(p.Precision)
-		}
+	if mk, ok := config.Knobs[j.Method]; ok {
+		mk.FromKey(j.Params, &cfg)
 	}
-	if j.Method == "armor" {
-		a := &cfg.ARMOR
-		a.BlockSize, a.Iters, a.Seed, a.LR = p.BlockSize, p.Iters, p.Seed, p.LR
-		a.Select, a.Continuous, a.Patience = methods.Selection(p.Select), methods.Continuous(p.Continuous), p.Patience
-		a.Threads = threads
-		if p.Precision != "" {
-			a.Precision = methods.Precision(p.Precision)
-		}
-		switch {
-		case p.GroupsPerTile == 0:
-			a.GroupsPerTile = 1
-		case p.GroupsPerTile < 0:
-			a.GroupsPerTile = 0 // every group
-		default:
-			a.GroupsPerTile = p.GroupsPerTile
-		}
-	}
+	cfg.ARMOR.Threads = threads
 	return cfg
 }
 
 // Reference returns the ARMOR setting that represents ARMOR where a table
-// or plot shows a single one: the first value of every ARMOR axis and of the
-// seed axis, except the block size (outputs.report_block_size when set) and
-// the iteration budget (outputs.report_iters when set, else the largest).
+// or plot shows a single one: the first value of every ARMOR knob, except
+// the block size (outputs.report_block_size when set) and the iteration
+// budget (outputs.report_iters when set, else the largest). When ARMOR's
+// Validate rejects that combination, knobs are put back to ARMOR's defaults
+// from the last one on until it accepts it (float32 with a first
+// continuous rule other than adam reports float64).
 func Reference(c *config.Config) cells.Params {
-	a := c.ARMOR
-	p := cells.Params{}
-	if len(a.BlockSize) > 0 {
-		p.BlockSize = a.BlockSize[0]
+	mk := config.Knobs["armor"]
+	idx := make([]int, len(mk.Knobs))
+	for k, kn := range mk.Knobs {
+		if kn.Len(c) == 0 {
+			return cells.Params{}
+		}
+		switch kn.Key {
+		case "armor.block_size":
+			idx[k] = indexOf(c.ARMOR.BlockSize, c.Outputs.ReportBlockSize, 0)
+		case "armor.iters":
+			longest := 0
+			for i, it := range c.ARMOR.Iters {
+				if it > c.ARMOR.Iters[longest] {
+					longest = i
+				}
+			}
+			idx[k] = indexOf(c.ARMOR.Iters, c.Outputs.ReportIters, longest)
+		}
 	}
-	for _, it := range a.Iters {
-		p.Iters = max(p.Iters, it)
+	pats := c.Patterns()
+	p := methods.Pattern24
+	if len(pats) > 0 {
+		p = pats[0]
 	}
-	if len(c.Seed) > 0 {
-		p.Seed = c.Seed[0]
+	m := mk.Configure(c, p, idx)
+	def := methods.DefaultConfig()
+	for k := len(mk.Knobs) - 1; k >= 0 && mk.Validate(m) != nil; k-- {
+		mk.Knobs[k].Reset(&m, def)
 	}
-	if len(a.LR) > 0 {
-		p.LR = a.LR[0]
-	}
-	if len(a.Select) > 0 {
-		p.Select = a.Select[0]
-	}
-	if len(a.Continuous) > 0 {
-		p.Continuous = a.Continuous[0]
-	}
-	if len(a.Patience) > 0 {
-		p.Patience = a.Patience[0]
-	}
-	if len(a.GroupsPerTile) > 0 {
-		p.GroupsPerTile = groupsParam(a.GroupsPerTile[0])
-	}
-	if len(a.Precision) > 0 && (a.Precision[0] != "float32" || p.Continuous == "adam") {
-		p.Precision = precisionParam(a.Precision[0])
-	}
-	if c.Outputs.ReportBlockSize != 0 {
-		p.BlockSize = c.Outputs.ReportBlockSize
-	}
-	if c.Outputs.ReportIters != 0 {
-		p.Iters = c.Outputs.ReportIters
-	}
-	return p
+	return mk.ToKey(m)
 }
 
-// groupsParam maps the config's groups_per_tile (1 default, 0 every group)
-// to cells.Params.GroupsPerTile (0 default, -1 every group).
-func groupsParam(g int) int {
-	switch g {
-	case 1:
-		return 0
-	case 0:
-		return -1
+// indexOf returns the index of v in vals when v is set (≠ 0) and listed,
+// else def.
+func indexOf(vals []int, v, def int) int {
+	if v != 0 {
+		if i := slices.Index(vals, v); i >= 0 {
+			return i
+		}
 	}
-	return g
-}
-
-// precisionParam maps the config's precision to cells.Params.Precision
-// (empty for the default float64).
-func precisionParam(s string) string {
-	if s == string(methods.Float64) {
-		return ""
-	}
-	return s
+	return def
 }
