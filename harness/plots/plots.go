@@ -104,9 +104,25 @@ func match(c *cells.Cell, ref cells.Params, free ...string) bool {
 	return c.Kind == "layer" && c.Method == "armor" && q == ref
 }
 
-// legendRoom raises the top of a linear Y axis so that a legend of n
-// entries at the top fits above the data.
+// logY switches the Y axis to a log scale with 1-2-5 ticks when the data
+// (all positive) span more than a factor ratio.
+func logY(p *plot.Plot, ratio float64) {
+	if p.Y.Min > 0 && p.Y.Max/p.Y.Min > ratio {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+		p.Y.Label.Text += " (log scale)"
+	}
+}
+
+// legendRoom raises the top of the Y axis so that a legend of n entries at
+// the top fits above the data (in log units on a log axis).
 func legendRoom(p *plot.Plot, n int) {
+	if _, isLog := p.Y.Scale.(plot.LogScale); isLog {
+		r := p.Y.Max / p.Y.Min
+		p.Y.Min /= math.Pow(r, 0.05)
+		p.Y.Max *= math.Pow(r, 0.05+0.06*float64(n))
+		return
+	}
 	span := p.Y.Max - p.Y.Min
 	if span <= 0 {
 		span = math.Max(math.Abs(p.Y.Max), 1e-3)
@@ -130,7 +146,7 @@ func LossVsIter(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("ARMOR: mean proxy loss vs iteration (%d layers)", len(layerNames(cs)))
 	p.X.Label.Text = "iteration"
-	p.Y.Label.Text = "proxy loss L (mean over layers)"
+	p.Y.Label.Text = "mean proxy loss L"
 	bs := keys(byB)
 	for i, b := range bs {
 		grid := map[int]bool{}
@@ -158,6 +174,7 @@ func LossVsIter(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 		p.Add(l)
 		p.Legend.Add(fmt.Sprintf("b=%d", b), l)
 	}
+	logY(p, 3)
 	legendRoom(p, len(bs))
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
@@ -207,7 +224,7 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "ARMOR: mean proxy loss vs block size"
 	p.X.Label.Text = "block size b (log scale)"
-	p.Y.Label.Text = "proxy loss L (mean over layers)"
+	p.Y.Label.Text = "mean proxy loss L"
 	p.X.Scale = plot.LogScale{}
 	minB, maxB := math.Inf(1), math.Inf(-1)
 	bset := map[float64]bool{}
@@ -261,6 +278,7 @@ func LossVsBlock(cs []*cells.Cell, ref cells.Params) (*plot.Plot, error) {
 	}
 	// Margins so the first and last block size are not on the frame.
 	p.X.Min, p.X.Max = minB/1.25, maxB*1.25
+	logY(p, 3)
 	legendRoom(p, lines)
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
