@@ -31,6 +31,9 @@ type HFSaveOptions struct {
 
 var torchDType = map[DType]string{F32: "float32", F16: "float16", BF16: "bfloat16"}
 
+// TorchDType returns config.json's torch_dtype name of dt ("" if none).
+func TorchDType(dt DType) string { return torchDType[dt] }
+
 // halfDType maps a Linear's 16-bit storage to its safetensors dtype.
 var halfDType = map[model.HalfKind]DType{model.HalfBF16: BF16, model.HalfF16: F16}
 
