@@ -25,8 +25,10 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output: a directory for --to hf, a .bin file for --to llama2c, a .gguf file for --to gguf")
 	to := fs.String("to", "", "output layout: hf, llama2c or gguf (default: hf for a .bin input, llama2c otherwise)")
 	tok := fs.String("tokenizer", "", "tokenizer to convert along (default for an hf or factorized input: its own tokenizer files); --to hf writes tokenizer.json, tokenizer_config.json and, for a llama2.c tokenizer.bin, a copy of it; --to gguf needs a tokenizer.bin")
-	dtype := fs.String("dtype", "F32", "--to hf: tensor dtype F32, F16 or BF16; --to gguf: F32 or F16")
-	shard := fs.Int64("shard-bytes", 0, "--to hf: split the weights into shards of at most this many bytes (0: one file)")
+	dtype := fs.String("dtype", "", "tensor dtype: --to hf f32, f16 or bf16 (default: the input's); --to gguf f32 or f16 (default f32)")
+	var shard byteSize
+	fs.Var(&shard, "shard-size", "--to hf: split the weights into shards of at most this size, e.g. 5GB or 200MB (default: one file)")
+	fs.Var(&shard, "shard-bytes", "same as --shard-size")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +59,13 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	}
 	switch *to {
 	case "hf":
-		opt := datasets.HFSaveOptions{DType: datasets.DType(strings.ToUpper(*dtype)), ShardBytes: *shard, Metadata: meta}
+		dt := datasets.WeightsDType(w)
+		if *dtype != "" {
+			if dt, err = parseDType(*dtype); err != nil {
+				return err
+			}
+		}
+		opt := datasets.HFSaveOptions{DType: dt, ShardBytes: int64(shard), Metadata: meta}
 		if err := datasets.SaveHF(*out, cfg, w, opt); err != nil {
 			return err
 		}
@@ -76,7 +84,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		name := filepath.Base(strings.TrimSuffix(*in, string(filepath.Separator)))
-		if err := pipeline.ExportGGUF(*out, m, tb, datasets.DType(strings.ToUpper(*dtype)), name, meta); err != nil {
+		if err := pipeline.ExportGGUF(*out, m, tb, ggufDType(*dtype), name, meta); err != nil {
 			return err
 		}
 	case "llama2c":
@@ -141,4 +149,12 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
+}
+
+// ggufDType is the GGUF tensor type of --dtype: F32 unless asked otherwise.
+func ggufDType(flag string) datasets.DType {
+	if flag == "" {
+		return datasets.F32
+	}
+	return datasets.DType(strings.ToUpper(flag))
 }
