@@ -1,0 +1,274 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/methods"
+	"github.com/prunebench/armor/model"
+)
+
+// stagedCase is one method setting run both ways.
+type stagedCase struct {
+	method string
+	proto  Protocol
+	prec   methods.Precision
+	full   bool
+}
+
+func (c stagedCase) String() string {
+	return fmt.Sprintf("%s-%s-%s-fullH=%v", c.method, c.proto, c.prec, c.full)
+}
+
+func (c stagedCase) config() methods.Config {
+	cfg := methods.DefaultConfig()
+	cfg.ARMOR.Iters, cfg.ARMOR.BlockSize = 4, 8
+	cfg.ARMOR.Precision, cfg.SparseGPT.Precision = c.prec, c.prec
+	return cfg
+}
+
+func (c stagedCase) gram() methods.Precision {
+	if c.method == "sparsegpt" && c.prec == methods.Float32 {
+		return methods.Float32
+	}
+	return methods.Float64
+}
+
+// runStaged runs calibrate → n shards → assemble in temp directories and
+// returns the assembled model and the parts directory.
+func runStaged(t *testing.T, m *model.Model, id string, cal [][]int, c stagedCase, n int) (*Assembled, string) {
+	t.Helper()
+	root := t.TempDir()
+	stats, parts := filepath.Join(root, "stats"), filepath.Join(root, "parts")
+	set := CalibrationSettings{Protocol: c.proto, Corpus: "cal.txt", Tokenizer: "tok.bin", Windows: len(cal), Length: len(cal[0]), FullH: c.full, Gram: c.gram()}
+	shards := func() {
+		for i := 0; i < n; i++ {
+			if _, err := PruneShard(m, id, stats, parts, ShardOptions{Method: c.method, Config: c.config(), Protocol: c.proto, Shard: i, Shards: n, Workers: 1 + i%2}); err != nil {
+				t.Fatalf("%v shard %d/%d: %v", c, i, n, err)
+			}
+		}
+	}
+	if c.proto == ProtocolDense {
+		if _, err := Calibrate(m, stats, CalibrateOptions{Model: "m", ModelID: id, Settings: set, Calibration: cal, Block: -1}); err != nil {
+			t.Fatal(err)
+		}
+		shards()
+	} else {
+		for k := 0; k < m.Config().NLayers; k++ {
+			if _, err := Calibrate(m, stats, CalibrateOptions{Model: "m", ModelID: id, Settings: set, Calibration: cal, Block: k, Parts: parts}); err != nil {
+				t.Fatalf("block %d: %v", k, err)
+			}
+			shards()
+		}
+	}
+	a, err := Assemble(m, id, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, parts
+}
+
+// samePruned fails unless a and b hold bitwise the same weights, factors,
+// layer reports (but for timings) and parameter counts.
+func samePruned(t *testing.T, what string, a, b *Pruned) {
+	t.Helper()
+	wa, wb := a.Model.Weights(), b.Model.Weights()
+	for _, name := range wa.LinearNames() {
+		la, _ := wa.Linear(name)
+		lb, _ := wb.Linear(name)
+		for i := range la.W {
+			if math.Float32bits(la.W[i]) != math.Float32bits(lb.W[i]) {
+				t.Fatalf("%s: %s weight %d: %g vs %g", what, name, i, la.W[i], lb.W[i])
+			}
+		}
+	}
+	if !reflect.DeepEqual(a.Factors, b.Factors) {
+		t.Fatalf("%s: factorized layers differ", what)
+	}
+	if len(a.Layers) != len(b.Layers) {
+		t.Fatalf("%s: %d vs %d layer reports", what, len(a.Layers), len(b.Layers))
+	}
+	for k := range a.Layers {
+		ra, rb := a.Layers[k], b.Layers[k]
+		ra.Seconds, rb.Seconds = 0, 0
+		if fmt.Sprint(ra) != fmt.Sprint(rb) { // NaN output errors compare equal as text
+			t.Fatalf("%s: layer report %d: %+v vs %+v", what, k, ra, rb)
+		}
+	}
+	if a.Params != b.Params || a.CalibrationRows != b.CalibrationRows || a.Method != b.Method || a.Protocol != b.Protocol || a.Pattern != b.Pattern {
+		t.Fatalf("%s: params/rows/method differ: %+v %d vs %+v %d", what, a.Params, a.CalibrationRows, b.Params, b.CalibrationRows)
+	}
+}
+
+// TestStagedEqualsPrune: calibrate → n shards → assemble gives bitwise
+// Prune's model, for n = 1, 2, 3, on stories260K and on a small GQA
+// checkpoint in bf16 Hugging Face layout, under both protocols.
+func TestStagedEqualsPrune(t *testing.T) {
+	sm, _, texts := stories(t)
+	cal, err := datasets.CalibrationWindows(texts.Calibration, 6, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hfDir := synthHF(t)
+	hm, _, err := LoadModel(hfDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcal := make([][]int, 5)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range hcal {
+		hcal[i] = make([]int, 24)
+		for j := range hcal[i] {
+			hcal[i][j] = rng.IntN(hm.Config().VocabSize)
+		}
+	}
+	models := []struct {
+		name string
+		m    *model.Model
+		cal  [][]int
+	}{{"stories260K", sm, cal}, {"synthetic-hf-bf16", hm, hcal}}
+	cases := []stagedCase{
+		{"wanda", ProtocolDense, methods.Float64, true},
+		{"armor", ProtocolDense, methods.Float32, false},
+		{"sparsegpt", ProtocolDense, methods.Float32, true},
+		{"wanda", ProtocolSequential, methods.Float64, false},
+		{"sparsegpt", ProtocolSequential, methods.Float64, true},
+	}
+	if testing.Short() {
+		cases = []stagedCase{cases[1], cases[2], cases[3]}
+	}
+	for _, md := range models {
+		for _, c := range cases {
+			ref, err := Prune(md.m, Options{Method: c.method, Config: c.config(), Protocol: c.proto, Calibration: md.cal, Hessian: c.full})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n := 1; n <= 3; n++ {
+				a, _ := runStaged(t, md.m, "id-"+md.name, md.cal, c, n)
+				samePruned(t, fmt.Sprintf("%s %v n=%d", md.name, c, n), ref, a.Pruned)
+			}
+		}
+	}
+}
+
+// synthHF writes a small random Llama checkpoint with grouped-query
+// attention in Hugging Face layout, bf16, in two shards, and returns its
+// directory.
+func synthHF(t *testing.T) string {
+	t.Helper()
+	cfg := model.Config{Dim: 64, HiddenDim: 176, NLayers: 2, NHeads: 4, NKVHeads: 2, VocabSize: 96, SeqLen: 64, NormEps: 1e-5, RopeTheta: 10000}
+	w, err := model.NewWeights(cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(v []float32, scale float64) {
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * scale)
+		}
+	}
+	fill(w.TokenEmbedding, 1)
+	fill(w.Classifier.W, 0.1)
+	fill(w.FinalNorm, 0.1)
+	for i := range w.FinalNorm {
+		w.FinalNorm[i] += 1
+	}
+	for _, name := range w.LinearNames() {
+		l, _ := w.Linear(name)
+		fill(l.W, 1/math.Sqrt(float64(l.In)))
+	}
+	for i := range w.Layers {
+		for _, v := range [][]float32{w.Layers[i].AttnNorm, w.Layers[i].FFNNorm} {
+			fill(v, 0.1)
+			for j := range v {
+				v[j] += 1
+			}
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "synth")
+	if err := datasets.SaveHF(dir, cfg, w, datasets.HFSaveOptions{DType: datasets.BF16, ShardBytes: 60_000}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestStagedResume: a shard skips the layers whose parts are complete,
+// prunes a deleted part again and replaces a truncated one, and the result
+// is still Prune's.
+func TestStagedResume(t *testing.T) {
+	m, _, texts := stories(t)
+	cal, err := datasets.CalibrationWindows(texts.Calibration, 4, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := stagedCase{"wanda", ProtocolDense, methods.Float64, false}
+	ref, err := Prune(m, Options{Method: c.method, Config: c.config(), Protocol: c.proto, Calibration: cal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, parts := runStaged(t, m, "id", cal, c, 2)
+	stats := filepath.Join(filepath.Dir(parts), "stats")
+	opt := ShardOptions{Method: c.method, Config: c.config(), Protocol: c.proto, Shard: 1, Shards: 2}
+	mine := LayerShards(m.Weights(), []int{0, 1, 2, 3, 4}, 2)[1]
+	gone, torn := mine[0], mine[len(mine)-1]
+	if err := os.Remove(PartFile(parts, gone)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(PartFile(parts, torn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(PartFile(parts, torn), b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Assembling now names the missing layer and the torn file.
+	if _, err := Assemble(m, "id", parts); err == nil || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), PartFile(parts, torn)) {
+		t.Fatalf("assemble with %s missing: %v", gone, err)
+	}
+	res, err := PruneShard(m, "id", stats, parts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res.Pruned, []string{gone, torn}) || !reflect.DeepEqual(res.Redone, []string{torn}) || len(res.Skipped) != len(mine)-2 {
+		t.Fatalf("resume: pruned %v, redone %v, skipped %d of %d", res.Pruned, res.Redone, len(res.Skipped), len(mine))
+	}
+	a, err := Assemble(m, "id", parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePruned(t, "resumed", ref, a.Pruned)
+	// Once complete, a rerun prunes nothing.
+	if res, err = PruneShard(m, "id", stats, parts, opt); err != nil || len(res.Pruned) != 0 {
+		t.Fatalf("rerun of a finished shard pruned %v (err %v)", res.Pruned, err)
+	}
+}
+
+// TestLayerShards: every layer is in exactly one shard, for any n; more
+// shards than layers leave some empty.
+func TestLayerShards(t *testing.T) {
+	m, _, _ := stories(t)
+	blocks := []int{0, 1, 2, 3, 4}
+	for _, n := range []int{1, 2, 3, 7, 40} {
+		seen := map[string]int{}
+		for _, names := range LayerShards(m.Weights(), blocks, n) {
+			for _, name := range names {
+				seen[name]++
+			}
+		}
+		if len(seen) != 35 {
+			t.Fatalf("n=%d: %d layers assigned, want 35", n, len(seen))
+		}
+		for name, k := range seen {
+			if k != 1 {
+				t.Fatalf("n=%d: %s in %d shards", n, name, k)
+			}
+		}
+	}
+}
