@@ -272,3 +272,101 @@ func TestLayerShards(t *testing.T) {
 		}
 	}
 }
+
+// TestStagedBadInput: statistics of another model or other settings, a
+// shard spec out of range, a truncated statistics file, a missing or
+// foreign part: each a clear error naming the file, and nothing written.
+func TestStagedBadInput(t *testing.T) {
+	m, _, texts := stories(t)
+	cal, err := datasets.CalibrationWindows(texts.Calibration, 4, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := stagedCase{"wanda", ProtocolDense, methods.Float64, false}
+	_, parts := runStaged(t, m, "id", cal, c, 1)
+	stats := filepath.Join(filepath.Dir(parts), "stats")
+	opt := ShardOptions{Method: c.method, Config: c.config(), Protocol: c.proto, Shard: 0, Shards: 1}
+	// Statistics of another calibration in the same directory.
+	other := t.TempDir()
+	cal2, _ := datasets.CalibrationWindows(texts.Calibration, 5, 64)
+	set := CalibrationSettings{Protocol: ProtocolDense, Windows: 5, Length: 64}
+	if _, err := Calibrate(m, other, CalibrateOptions{ModelID: "id", Settings: set, Calibration: cal2, Block: -1}); err != nil {
+		t.Fatal(err)
+	}
+	mixed := t.TempDir()
+	for k, src := range []string{stats, other} {
+		b, _ := os.ReadFile(StatsFile(src, k))
+		os.WriteFile(StatsFile(mixed, k), b, 0o644)
+	}
+	torn := t.TempDir()
+	b, _ := os.ReadFile(StatsFile(stats, 0))
+	os.WriteFile(StatsFile(torn, 0), b[:len(b)-9], 0o644)
+
+	sparse := opt
+	sparse.Method = "sparsegpt"
+	seq := opt
+	seq.Protocol = ""
+	armor := opt
+	armor.Method = "armor"
+	for _, tc := range []struct {
+		name, model, stats string
+		opt                ShardOptions
+		want               []string
+	}{
+		{"another model", "other-id", stats, opt, []string{StatsFile(stats, 0), "another model"}},
+		{"mixed settings", "id", mixed, opt, []string{StatsFile(mixed, 1), "windows 5 vs 4"}},
+		{"truncated stats", "id", torn, opt, []string{StatsFile(torn, 0), "truncated"}},
+		{"no stats", "id", t.TempDir(), opt, []string{"no block-*.safetensors"}},
+		{"sparsegpt without H", "id", stats, sparse, []string{StatsFile(stats, 0), "without the full H"}},
+		{"protocol", "id", stats, seq, []string{StatsFile(stats, 0), "dense protocol", "sequential"}},
+		{"shard 3/2", "id", stats, ShardOptions{Method: "wanda", Shard: 3, Shards: 2}, []string{"shard 3 of 2"}},
+		{"shard 0/0", "id", stats, ShardOptions{Method: "wanda", Shard: 0, Shards: 0}, []string{"shard 0 of 0"}},
+		{"shard -1/2", "id", stats, ShardOptions{Method: "wanda", Shard: -1, Shards: 2}, []string{"shard -1 of 2"}},
+		{"parts of another method", "id", stats, armor, []string{PartFile(parts, "layers.0.q_proj"), "other settings", "method wanda vs armor"}},
+	} {
+		out := parts
+		if tc.name != "parts of another method" {
+			out = filepath.Join(t.TempDir(), "parts")
+		}
+		before := listFiles(t, out)
+		_, err := PruneShard(m, tc.model, tc.stats, out, tc.opt)
+		if err == nil {
+			t.Fatalf("%s: no error", tc.name)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
+			}
+		}
+		if after := listFiles(t, out); !reflect.DeepEqual(before, after) {
+			t.Errorf("%s: files changed: %v -> %v", tc.name, before, after)
+		}
+	}
+	// Assemble refuses parts of another model.
+	if _, err := Assemble(m, "other-id", parts); err == nil || !strings.Contains(err.Error(), "another model") || !strings.Contains(err.Error(), parts) {
+		t.Fatalf("assemble with another model: %v", err)
+	}
+	// A sequential block needs the parts of the blocks before it.
+	seqSet := CalibrationSettings{Protocol: ProtocolSequential, Windows: 4, Length: 64}
+	empty := filepath.Join(t.TempDir(), "parts")
+	_, err = Calibrate(m, t.TempDir(), CalibrateOptions{ModelID: "id", Settings: seqSet, Calibration: cal, Block: 2, Parts: empty})
+	if err == nil || !strings.Contains(err.Error(), "layers.0.q_proj") || !strings.Contains(err.Error(), empty) {
+		t.Fatalf("sequential block 2 without parts: %v", err)
+	}
+	if _, err = Calibrate(m, t.TempDir(), CalibrateOptions{ModelID: "id", Settings: seqSet, Calibration: cal, Block: 2, Parts: parts}); err == nil || !strings.Contains(err.Error(), "other calibration settings") {
+		t.Fatalf("sequential block 2 on dense parts: %v", err)
+	}
+}
+
+// listFiles lists the files under dir (none when it does not exist).
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
