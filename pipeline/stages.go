@@ -644,3 +644,21 @@ func (a *Assembled) Report(modelPath string) *Report {
 	r.CalCorpus, r.CalWin, r.CalLen = a.Calibration.Corpus, a.Calibration.Windows, a.Calibration.Length
 	return r
 }
+
+// ReadCalibrationSettings returns the first statistics file in dir and its
+// calibration settings.
+func ReadCalibrationSettings(dir string) (string, CalibrationSettings, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "block-*.safetensors"))
+	if err != nil {
+		return "", CalibrationSettings{}, err
+	}
+	if len(paths) == 0 {
+		return "", CalibrationSettings{}, fmt.Errorf("statistics directory %s holds no block-*.safetensors files", dir)
+	}
+	sort.Strings(paths)
+	h, err := readStatsHeader(paths[0])
+	if err != nil {
+		return "", CalibrationSettings{}, err
+	}
+	return paths[0], h.Settings, nil
+}

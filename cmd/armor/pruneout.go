@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/prunebench/armor/pipeline"
+)
+
+// evalSettings are the perplexity flags of prune and assemble.
+type evalSettings struct {
+	window, maxWindows int
+	noEval, noDense    bool
+}
+
+// dense says whether the dense model is evaluated.
+func (e evalSettings) dense() bool { return !e.noEval && !e.noDense }
+
+// finishPruned evaluates the pruned model (unless ev.noEval), exports it
+// with its report under out (when set) and prints the summary on stdout.
+// denseEval and evalSecs are the dense model's results and evaluation time.
+func finishPruned(pr *pipeline.Pruned, rep *pipeline.Report, denseEval []pipeline.EvalResult, evalSecs float64, texts *pipeline.Texts, ev evalSettings, out, tokFile string, stdout io.Writer) error {
+	var err error
+	rep.Window, rep.MaxWin = ev.window, ev.maxWindows
+	rep.Dense = denseEval
+	if !ev.noEval {
+		t0 := time.Now()
+		if rep.Pruned, err = pipeline.Evaluate(pr.Model, texts.Eval, ev.window, ev.maxWindows); err != nil {
+			return err
+		}
+		rep.EvalSeconds = evalSecs + time.Since(t0).Seconds()
+	}
+	if out != "" {
+		if rep.Exported, err = pipeline.Export(out, pr, tokFile); err != nil {
+			return err
+		}
+		if err := pipeline.WriteReport(out, rep); err != nil {
+			return err
+		}
+	}
+	summary := struct {
+		Method          string             `json:"method"`
+		Protocol        string             `json:"protocol"`
+		BlockSize       int                `json:"block_size,omitempty"`
+		Iters           int                `json:"iters,omitempty"`
+		ParamsRelative  float64            `json:"params_relative"`
+		WrapperOverhead float64            `json:"wrapper_overhead"`
+		Dense           map[string]float64 `json:"dense_perplexity,omitempty"`
+		Pruned          map[string]float64 `json:"perplexity,omitempty"`
+		PruneSeconds    float64            `json:"prune_seconds"`
+		EvalSeconds     float64            `json:"eval_seconds"`
+		Exported        []string           `json:"exported,omitempty"`
+		Windows         map[string]int     `json:"windows,omitempty"`
+	}{Method: rep.Method, Protocol: rep.Protocol, BlockSize: rep.BlockSize, Iters: rep.Iters,
+		ParamsRelative: rep.ParamsRelative, WrapperOverhead: rep.WrapperOverhead,
+		PruneSeconds: rep.PruneSeconds, EvalSeconds: rep.EvalSeconds, Exported: rep.Exported}
+	ppl := func(rs []pipeline.EvalResult) map[string]float64 {
+		if len(rs) == 0 {
+			return nil
+		}
+		m := map[string]float64{}
+		for _, r := range rs {
+			m[r.Corpus] = r.Perplexity
+		}
+		return m
+	}
+	summary.Dense, summary.Pruned = ppl(rep.Dense), ppl(rep.Pruned)
+	if len(rep.Pruned) > 0 {
+		summary.Windows = map[string]int{}
+		for _, r := range rep.Pruned {
+			summary.Windows[r.Corpus] = r.Windows
+		}
+	}
+	return json.NewEncoder(stdout).Encode(summary)
+}
