@@ -222,20 +222,20 @@ func llama2cWrite(bw *bufio.Writer, cfg *model.Config, w *model.Weights) error {
 	steps := []func() error{
 		func() error { return put(w.TokenEmbedding) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.AttnNorm }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wq.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wk.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wv.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wo.W }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wq.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wk.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wv.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wo.Float32s() }) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.FFNNorm }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W1.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W2.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W3.W }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W1.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W2.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W3.Float32s() }) },
 		func() error { return put(w.FinalNorm) },
 		func() error { return put(real) },
 		func() error { return put(imag) },
 	}
 	if !w.Tied() {
-		steps = append(steps, func() error { return put(w.Classifier.W) })
+		steps = append(steps, func() error { return put(w.Classifier.Float32s()) })
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {

@@ -101,7 +101,7 @@ func (m *Model) block(i int, h *Batch, caches []*kvCache, obs Observer) *Batch {
 		if caches != nil {
 			start = caches[b].n
 		}
-		cos, sin := ropeTable(start, n, hd, cfg.RopeTheta)
+		cos, sin := ropeTableScaled(start, n, hd, cfg.RopeTheta, cfg.RopeScaling)
 		applyRoPE(qb, n, cfg.NHeads, hd, cos, sin, cfg.RopeInterleaved)
 		applyRoPE(kb, n, cfg.NKVHeads, hd, cos, sin, cfg.RopeInterleaved)
 		if caches != nil {

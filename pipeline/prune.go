@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"fmt"
-	"github.com/prunebench/armor/internal/jsonfloat"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/prunebench/armor/internal/jsonfloat"
 
 	"github.com/prunebench/armor/methods"
 	"github.com/prunebench/armor/model"
@@ -71,6 +73,17 @@ type Options struct {
 	InPlace bool
 	// Log, when set, receives one line per pruned layer and per block.
 	Log func(format string, args ...any)
+	// Progress, when set, receives one line per finished block: blocks
+	// done, elapsed time and an estimate of the time left.
+	Progress func(format string, args ...any)
+	// SpillDir, when set, receives every pruned block's half-precision
+	// linear layers (one safetensors file per block, block-00000.safetensors
+	// …, in their stored dtype) as soon as the block is done; the pruned
+	// model then reads them from there (memory-mapped) instead of holding
+	// them in memory, so a model larger than memory can be pruned. The
+	// directory must exist and outlive the pruned model; float32 layers are
+	// kept in memory.
+	SpillDir string
 }
 
 // LayerReport is what pruning one linear layer produced.
@@ -111,8 +124,16 @@ type Pruned struct {
 
 // Prune prunes every linear layer of every block of m with opt.Method under
 // opt.Protocol and returns the pruned model. m is not modified unless
-// opt.InPlace: its weights are cloned first (the clone's linear layers are
-// replaced one by one).
+// opt.InPlace: the pruned model gets its own list of layers, whose linear
+// layers are replaced one by one, and shares the embedding, norms and
+// classifier (never modified) with m. Pruned layers keep the storage of
+// the layer they replace: float32, or rounded (through float32, to nearest
+// even) to the same 16-bit format, with its bias.
+//
+// Memory is bounded by one block: only the block being pruned is widened
+// to float64 (one layer per worker), its statistics are dropped once its
+// layers are pruned, and the pages of memory-mapped weights are released
+// when their block is done (with SpillDir, the pruned block's too).
 //
 // Work is streamed per block: with H_i the hidden states of the calibration
 // windows entering block i (H_0 the embeddings),
@@ -176,10 +197,13 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	w := m.Weights()
 	pm := m
 	if !opt.InPlace {
-		w = w.Clone()
+		w = shareWeights(w)
 		if pm, err = model.New(cfg, w); err != nil {
 			return nil, err
 		}
+	}
+	if opt.Workers <= 0 {
+		workers = defaultWorkers(cfg)
 	}
 	out := &Pruned{Method: opt.Method, Protocol: opt.Protocol, Pattern: opt.Config.Pattern, Model: pm}
 	if opt.Method == "armor" {
@@ -197,8 +221,14 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 		out.CalibrationRows += h.Rows()
 	}
 
+	progress := opt.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	tBlocks := time.Now()
 	for i := 0; i < cfg.NLayers; i++ {
 		t0 := time.Now()
+		dense := w.Layers[i]
 		acc := newBlockStats(cfg, full, gram)
 		// Both protocols observe block i with its dense weights (w still
 		// holds them); dense keeps the outputs as the next block's input.
@@ -229,7 +259,20 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 				}
 			}
 		}
+		if opt.SpillDir != "" {
+			if err := spillBlock(opt.SpillDir, w, i); err != nil {
+				return nil, err
+			}
+		}
+		releaseLayer(&dense)
+		releaseLayer(&w.Layers[i])
+		acc = nil
+		debug.FreeOSMemory()
 		logf("block %d/%d pruned (%s, %s protocol) in %.1fs", i+1, cfg.NLayers, opt.Method, opt.Protocol, time.Since(t0).Seconds())
+		el := time.Since(tBlocks)
+		eta := time.Duration(float64(el) / float64(i+1) * float64(cfg.NLayers-i-1))
+		progress("prune %s: block %d/%d done (%d/%d layers), %s elapsed, ETA %s", opt.Method, i+1, cfg.NLayers,
+			(i+1)*len(model.Projections), cfg.NLayers*len(model.Projections), el.Round(time.Second), eta.Round(time.Second))
 	}
 	out.Params = CountParams(cfg, w, out.Layers)
 	out.Seconds = time.Since(start).Seconds()
@@ -293,6 +336,7 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 	}
 	t0 := time.Now()
 	res, err := meth.Prune(&methods.Layer{W: linearToDense(lin), Stats: st})
+	acc.done(proj)
 	if err != nil {
 		return LayerReport{}, nil, nil, fmt.Errorf("%s (%d×%d): %s: %w", name, lin.Out, lin.In, meth.Name(), err)
 	}
@@ -309,7 +353,7 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 		}
 		rep.Wrapper = fac.WrapperParams()
 	}
-	return rep, denseToLinear(res.What), fac, nil
+	return rep, storeLike(res.What, lin), fac, nil
 }
 
 // blockStats accumulates the statistics of the four distinct inputs of a
@@ -318,6 +362,7 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 type blockStats struct {
 	acc   map[string]*methods.Accumulator // by the projection that owns the input
 	cache map[string]*methods.Stats
+	users map[string]int // owner → layers that have not yet finished with its stats
 	mu    sync.Mutex
 	err   error
 }
@@ -341,6 +386,10 @@ func newBlockStats(cfg model.Config, full bool, gram methods.Precision) *blockSt
 			model.ProjDown: methods.NewAccumulator(cfg.HiddenDim, full),
 		},
 		cache: map[string]*methods.Stats{},
+		users: map[string]int{},
+	}
+	for _, owner := range inputOwner {
+		b.users[owner]++
 	}
 	for _, a := range b.acc {
 		_ = a.SetGramPrecision(gram) // Float64 or Float32: never an error
@@ -372,12 +421,29 @@ func (b *blockStats) stats(proj string) (*methods.Stats, error) {
 	if s, ok := b.cache[owner]; ok {
 		return s, nil
 	}
-	s, err := b.acc[owner].Stats()
+	a := b.acc[owner]
+	if a == nil {
+		return nil, fmt.Errorf("statistics of %s's input were already released", owner)
+	}
+	s, err := a.TakeStats()
 	if err != nil {
 		return nil, err
 	}
+	delete(b.acc, owner) // its Gram storage now belongs to s.H
 	b.cache[owner] = s
 	return s, nil
+}
+
+// done records that proj's layer no longer needs its input's statistics;
+// when the last layer sharing them is done they are dropped, so that a
+// block never holds more than the H matrices still in use.
+func (b *blockStats) done(proj string) {
+	owner := inputOwner[proj]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.users[owner]--; b.users[owner] == 0 {
+		delete(b.cache, owner)
+	}
 }
 
 // Float is a float64 that encodes NaN and ±Inf as JSON null.

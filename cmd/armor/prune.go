@@ -4,8 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
+	"github.com/prunebench/armor/datasets"
 	"github.com/prunebench/armor/pipeline"
 )
 
@@ -27,6 +31,11 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log every pruned layer to stderr")
 	inPlace := fs.Bool("in-place", false, "prune the loaded weights in place (halves peak memory; the dense model is evaluated first)")
 	layerErrors := fs.Bool("layer-errors", true, "accumulate the full H of every layer to report its output error (O(d_in²) memory per input)")
+	ef := addExportFlags(fs)
+	workers := fs.Int("workers", 0, "layers of a block pruned at once (0: one per CPU, fewer for layers whose float64 copies are large)")
+	spill := fs.String("spill-dir", "", "half-precision models: write each pruned block here and map it back instead of holding it in memory (default: a temporary directory under --out, or the system's)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
 	stage := addShardFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -34,8 +43,19 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if os.Getenv("GOGC") == "" {
+		// Pruning allocates a few very large pointer-free matrices per
+		// layer; collecting at 25% growth instead of 100% cuts peak RSS by
+		// about a third at no measurable cost in time.
+		debug.SetGCPercent(25)
+	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	if stage.active() {
-		return runPruneShard(fs, in, mf, stage, *out, *layerErrors, *verbose, stdout, stderr)
+		return runPruneShard(fs, in, mf, stage, *out, *layerErrors, *verbose, *workers, stdout, stderr)
 	}
 	cfg, proto, err := mf.config(false)
 	if err != nil {
@@ -50,9 +70,22 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	}
 	m, tokFile, texts, cal := ld.m, ld.tokFile, ld.texts, ld.cal
 	method, modelPath, calText, calLength := mf.method, in.model, in.calText, in.calLength
-	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace}
+	exportOpt, err := ef.options(*modelPath, m)
+	if err != nil {
+		return err
+	}
+	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace, Workers: *workers}
+	opt.Progress = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	if *verbose {
-		opt.Log = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
+		opt.Log = opt.Progress
+	}
+	if datasets.WeightsDType(m.Weights()) != datasets.F32 {
+		dir, cleanup, err := spillDir(*spill, *out)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		opt.SpillDir = dir
 	}
 	ev := evalSettings{window: *window, maxWindows: *maxWindows, noEval: *noEval, noDense: *noDense}
 	var denseEval []pipeline.EvalResult
@@ -70,5 +103,57 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "pruned %d layers with %s (%s protocol) in %.1fs; parameters %.3f of dense\n", len(pr.Layers), *method, proto, pr.Seconds, pr.Params.Relative())
 	rep := pipeline.NewReport(*modelPath, pr, opt)
 	rep.CalCorpus, rep.CalLen = *calText, *calLength
-	return finishPruned(pr, rep, denseEval, evalSecs, texts, ev, *out, tokFile, stdout)
+	return finishPruned(pr, rep, denseEval, evalSecs, texts, ev, *out, tokFile, exportOpt, stdout)
+}
+
+// spillDir returns the directory pruned blocks are spilled to: dir if
+// given (kept afterwards), else a temporary one under out (or the system's
+// temporary directory) removed by cleanup.
+func spillDir(dir, out string) (string, func(), error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", nil, fmt.Errorf("flag --spill-dir: %w", err)
+		}
+		return dir, func() {}, nil
+	}
+	parent := ""
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return "", nil, err
+		}
+		parent = out
+	}
+	tmp, err := os.MkdirTemp(parent, ".armor-spill-")
+	if err != nil {
+		return "", nil, fmt.Errorf("spill directory: %w", err)
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+// startProfiles starts a CPU profile (cpu != "") and returns a function
+// that stops it and writes a heap profile (mem != "").
+func startProfiles(cpu, mem string) (func(), error) {
+	var f *os.File
+	if cpu != "" {
+		var err error
+		if f, err = os.Create(cpu); err != nil {
+			return nil, fmt.Errorf("flag --cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flag --cpuprofile: %w", err)
+		}
+	}
+	return func() {
+		if f != nil {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+		if mem != "" {
+			if h, err := os.Create(mem); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(h, 0)
+				h.Close()
+			}
+		}
+	}, nil
 }

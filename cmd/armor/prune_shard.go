@@ -13,15 +13,13 @@ import (
 // saved statistics into layer parts.
 type shardFlags struct {
 	stats, layers *string
-	workers       *int
 }
 
-// addShardFlags registers --stats, --layers and --workers.
+// addShardFlags registers --stats and --layers.
 func addShardFlags(fs *flag.FlagSet) *shardFlags {
 	return &shardFlags{
-		stats:   fs.String("stats", "", "staged mode: prune from the statistics `armor calibrate` wrote in this directory; --out is then the directory of layer parts (one file per layer; finished layers are skipped)"),
-		layers:  fs.String("layers", "", "staged mode: prune shard i/n of the layers (0 ≤ i < n; default 0/1, all)"),
-		workers: fs.Int("workers", 0, "staged mode: layers pruned at once (0: the number of CPUs); results do not depend on it"),
+		stats:  fs.String("stats", "", "staged mode: prune from the statistics `armor calibrate` wrote in this directory; --out is then the directory of layer parts (one file per layer; finished layers are skipped)"),
+		layers: fs.String("layers", "", "staged mode: prune shard i/n of the layers (0 ≤ i < n; default 0/1, all)"),
 	}
 }
 
@@ -29,7 +27,7 @@ func addShardFlags(fs *flag.FlagSet) *shardFlags {
 func (s *shardFlags) active() bool { return *s.stats != "" || *s.layers != "" }
 
 // runPruneShard is `armor prune --stats STATS --layers i/n --out PARTS`.
-func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardFlags, out string, layerErrors, verbose bool, stdout, stderr io.Writer) error {
+func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardFlags, out string, layerErrors, verbose bool, workers int, stdout, stderr io.Writer) error {
 	if *sf.stats == "" {
 		return fmt.Errorf("flag --layers needs --stats (the directory armor calibrate wrote)")
 	}
@@ -44,7 +42,7 @@ func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardF
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"wikitext", "window", "max-windows", "no-dense", "no-eval", "in-place"} {
+	for _, name := range []string{"wikitext", "window", "max-windows", "no-dense", "no-eval", "in-place", "dtype", "shard-size", "spill-dir"} {
 		if visited(fs, name) {
 			return fmt.Errorf("flag --%s does not apply with --stats (the parts are evaluated and exported by armor assemble)", name)
 		}
@@ -66,7 +64,7 @@ func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardF
 	}
 	opt := pipeline.ShardOptions{Method: *mf.method, Config: cfg, Protocol: proto,
 		Hessian: layerErrors, HessianSet: visited(fs, "layer-errors"),
-		Shard: shard, Shards: shards, Workers: *sf.workers}
+		Shard: shard, Shards: shards, Workers: workers}
 	if verbose {
 		opt.Log = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	}

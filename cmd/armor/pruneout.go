@@ -18,9 +18,9 @@ type evalSettings struct {
 func (e evalSettings) dense() bool { return !e.noEval && !e.noDense }
 
 // finishPruned evaluates the pruned model (unless ev.noEval), exports it
-// with its report under out (when set) and prints the summary on stdout.
+// with its report under out (when set, in exportOpt's dtype and shards) and prints the summary on stdout.
 // denseEval and evalSecs are the dense model's results and evaluation time.
-func finishPruned(pr *pipeline.Pruned, rep *pipeline.Report, denseEval []pipeline.EvalResult, evalSecs float64, texts *pipeline.Texts, ev evalSettings, out, tokFile string, stdout io.Writer) error {
+func finishPruned(pr *pipeline.Pruned, rep *pipeline.Report, denseEval []pipeline.EvalResult, evalSecs float64, texts *pipeline.Texts, ev evalSettings, out, tokFile string, exportOpt pipeline.ExportOptions, stdout io.Writer) error {
 	var err error
 	rep.Window, rep.MaxWin = ev.window, ev.maxWindows
 	rep.Dense = denseEval
@@ -32,7 +32,7 @@ func finishPruned(pr *pipeline.Pruned, rep *pipeline.Report, denseEval []pipelin
 		rep.EvalSeconds = evalSecs + time.Since(t0).Seconds()
 	}
 	if out != "" {
-		if rep.Exported, err = pipeline.Export(out, pr, tokFile); err != nil {
+		if rep.Exported, err = pipeline.ExportWith(out, pr, tokFile, exportOpt); err != nil {
 			return err
 		}
 		if err := pipeline.WriteReport(out, rep); err != nil {

@@ -189,3 +189,32 @@ func visited(fs *flag.FlagSet, name string) bool {
 	fs.Visit(func(f *flag.Flag) { seen = seen || f.Name == name })
 	return seen
 }
+
+// exportFlags choose the dtype and sharding of the exported model.
+type exportFlags struct {
+	dtype *string
+	shard byteSize
+}
+
+// addExportFlags registers --dtype and --shard-size.
+func addExportFlags(fs *flag.FlagSet) *exportFlags {
+	e := &exportFlags{dtype: fs.String("dtype", "", "--out: tensor dtype bf16, f16 or f32 (default: the input's)")}
+	fs.Var(&e.shard, "shard-size", "--out: shard limit of the Hugging Face export, e.g. 5GB (default: the input's largest shard, else 5GB)")
+	return e
+}
+
+// options are the export options of the model m read from modelPath, as
+// the flags change them.
+func (e *exportFlags) options(modelPath string, m *model.Model) (pipeline.ExportOptions, error) {
+	opt := pipeline.ExportOptionsFor(modelPath, m)
+	if *e.dtype != "" {
+		var err error
+		if opt.DType, err = parseDType(*e.dtype); err != nil {
+			return opt, err
+		}
+	}
+	if e.shard > 0 {
+		opt.ShardBytes = int64(e.shard)
+	}
+	return opt, nil
+}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
-	"github.com/prunebench/armor/harness/source"
 	"github.com/prunebench/armor/harness/modelsource"
+	"github.com/prunebench/armor/harness/source"
 )
 
 // runModelCells computes the whole-model cells (dense and every method
