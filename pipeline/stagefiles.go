@@ -334,7 +334,7 @@ func writePartFile(path string, p *part) error {
 		ts = append(ts, t)
 		return nil
 	}
-	if err := add(datasets.TensorFromFloat32s("weight", datasets.F32, []int{p.lin.Out, p.lin.In}, p.lin.W)); err != nil {
+	if err := add(linearTensor("weight", p.lin)); err != nil {
 		return err
 	}
 	if f := p.fac; f != nil {
@@ -394,11 +394,9 @@ func readPartFile(path string, want *model.Linear) (*part, error) {
 		}
 		return v, nil
 	}
-	w, err := get("weight", want.Out*want.In)
-	if err != nil {
-		return nil, fmt.Errorf("%s (layer %d×%d): %w", path, want.Out, want.In, err)
+	if p.lin, err = linearFromTensor(f, "weight", want); err != nil {
+		return nil, err
 	}
-	p.lin = &model.Linear{Out: want.Out, In: want.In, W: w}
 	if fm := p.hdr.Factored; fm != nil {
 		pat := p.hdr.Settings.Config.Pattern
 		fac := &Factored{DOut: want.Out, DIn: want.In, Pattern: pat, BlockSize: fm.BlockSize, OutBlocks: fm.OutBlocks, InBlocks: fm.InBlocks}
@@ -458,4 +456,50 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// linearTensor is a pruned layer's weight as a tensor in its storage
+// dtype: F32, or the 16-bit format's bytes as they are.
+func linearTensor(name string, l *model.Linear) (datasets.Tensor, error) {
+	if !l.IsHalf() {
+		return datasets.TensorFromFloat32s(name, datasets.F32, []int{l.Out, l.In}, l.W)
+	}
+	dt, ok := halfDTypes[l.HalfKind]
+	if !ok {
+		return datasets.Tensor{}, fmt.Errorf("tensor %s: unknown half-precision kind %v", name, l.HalfKind)
+	}
+	t := datasets.Tensor{Name: name, DType: dt, Shape: []int{l.Out, l.In}, Data: l.Half}
+	return t, t.Validate()
+}
+
+// linearFromTensor reads a pruned layer written by linearTensor: it must
+// have the shape of the dense layer want and the storage it would get
+// (storeLike), and takes want's bias, which pruning does not change.
+func linearFromTensor(f *datasets.File, name string, want *model.Linear) (*model.Linear, error) {
+	t, err := f.Tensor(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != want.Out || t.Shape[1] != want.In {
+		return nil, fmt.Errorf("%s: tensor %s has shape %v, the layer is %d×%d (a part of another model?)", f.Path, name, t.Shape, want.Out, want.In)
+	}
+	wantDT := datasets.F32
+	if want.IsHalf() {
+		wantDT = halfDTypes[want.HalfKind]
+	}
+	if t.DType != wantDT {
+		return nil, fmt.Errorf("%s: tensor %s is %s, the model's layer is stored as %s (a part of another model?)", f.Path, name, t.DType, wantDT)
+	}
+	var l *model.Linear
+	if want.IsHalf() {
+		l = model.NewHalfLinear(want.Out, want.In, want.HalfKind, t.Data)
+	} else {
+		v, err := datasets.TensorFloat32s(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		l = &model.Linear{Out: want.Out, In: want.In, W: v}
+	}
+	l.Bias = want.Bias
+	return l, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -167,7 +166,7 @@ func applyUpstream(m *model.Model, partsDir string, k int, modelID string, st Ca
 	if partsDir == "" {
 		return nil, nil, fmt.Errorf("calibrate: block %d under the sequential protocol is calibrated on the pruned blocks 0..%d: give their parts directory (--parts)", k, k-1)
 	}
-	w := m.Weights().Clone()
+	w := shareWeights(m.Weights())
 	var names []string
 	for _, n := range w.LinearNames() {
 		if i, _, _ := model.ParseLinearName(n); i < k {
@@ -447,7 +446,7 @@ func PruneShard(m *model.Model, modelID, statsDir, partsDir string, opt ShardOpt
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.NumCPU()
+		workers = defaultWorkers(cfg)
 	}
 	mcfg := opt.Config
 	if workers > 1 {
@@ -500,7 +499,7 @@ func PruneShard(m *model.Model, modelID, statsDir, partsDir string, opt ShardOpt
 		if !reflect.DeepEqual(*hdr, *ss.headers[b]) {
 			return nil, fmt.Errorf("%s: changed while this run was reading it", ss.files[b])
 		}
-		acc := &blockStats{cache: stats}
+		acc := loadedBlockStats(stats, todo[b])
 		base := PartHeader{Format: PartFormat, Settings: settings, ModelID: modelID, Calibration: ss.settings,
 			CalibrationRows: hdr.Rows, CalSeconds: hdr.Seconds, StatsSeal: seal, Upstream: hdr.Upstream}
 		err = forEachLayer(todo[b], workers, func(name string) error {
@@ -523,6 +522,18 @@ func PruneShard(m *model.Model, modelID, statsDir, partsDir string, opt ShardOpt
 		logf("block %d: %d layers of shard %d/%d pruned in %.1fs", b, len(todo[b]), opt.Shard, opt.Shards, time.Since(t0).Seconds())
 	}
 	return res, nil
+}
+
+// loadedBlockStats serves statistics read from a file to the given layers
+// of one block, dropping each input's statistics once its last layer there
+// is done (as Prune does).
+func loadedBlockStats(stats map[string]*methods.Stats, names []string) *blockStats {
+	b := &blockStats{cache: stats, users: map[string]int{}}
+	for _, n := range names {
+		_, proj, _ := model.ParseLinearName(n)
+		b.users[inputOwner[proj]]++
+	}
+	return b
 }
 
 // forEachLayer runs f on every name, up to workers at once, largest
@@ -573,7 +584,7 @@ func Assemble(m *model.Model, modelID, partsDir string) (*Assembled, error) {
 		return nil, fmt.Errorf("assemble: nil model")
 	}
 	cfg := m.Config()
-	w := m.Weights().Clone()
+	w := shareWeights(m.Weights())
 	names := w.LinearNames()
 	parts, err := readParts(w, partsDir, names)
 	if err != nil {

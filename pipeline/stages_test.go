@@ -83,6 +83,9 @@ func samePruned(t *testing.T, what string, a, b *Pruned) {
 	for _, name := range wa.LinearNames() {
 		la, _ := wa.Linear(name)
 		lb, _ := wb.Linear(name)
+		if la.IsHalf() != lb.IsHalf() || la.HalfKind != lb.HalfKind || string(la.Half) != string(lb.Half) || len(la.W) != len(lb.W) {
+			t.Fatalf("%s: %s: storage or half-precision bytes differ", what, name)
+		}
 		for i := range la.W {
 			if math.Float32bits(la.W[i]) != math.Float32bits(lb.W[i]) {
 				t.Fatalf("%s: %s weight %d: %g vs %g", what, name, i, la.W[i], lb.W[i])
@@ -120,6 +123,9 @@ func TestStagedEqualsPrune(t *testing.T) {
 	hm, _, err := LoadModel(hfDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if l, _ := hm.Weights().Linear("layers.0.q_proj"); !l.IsHalf() {
+		t.Fatal("the bf16 checkpoint loaded as float32: the test would not cover half-precision parts")
 	}
 	hcal := make([][]int, 5)
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -25,6 +25,7 @@ func runAssemble(args []string, stdout, stderr io.Writer) error {
 	maxWindows := fs.Int("max-windows", 0, "perplexity: at most this many windows per corpus (0: all)")
 	noDense := fs.Bool("no-dense", false, "do not evaluate the dense model")
 	noEval := fs.Bool("no-eval", false, "do not evaluate perplexity at all")
+	ef := addExportFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +48,10 @@ func runAssemble(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	id, err := pipeline.ModelID(*in.model)
+	if err != nil {
+		return err
+	}
+	exportOpt, err := ef.options(*in.model, m)
 	if err != nil {
 		return err
 	}
@@ -73,5 +78,5 @@ func runAssemble(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stderr, "assembled %d layers pruned with %s (%s protocol); parameters %.3f of dense\n", len(a.Layers), a.Method, a.Protocol, a.Params.Relative())
-	return finishPruned(a.Pruned, a.Report(*in.model), denseEval, time.Since(t0).Seconds(), ld.texts, ev, *out, ld.tokFile, stdout)
+	return finishPruned(a.Pruned, a.Report(*in.model), denseEval, time.Since(t0).Seconds(), ld.texts, ev, *out, ld.tokFile, exportOpt, stdout)
 }
