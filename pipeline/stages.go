@@ -97,6 +97,10 @@ func Calibrate(m *model.Model, dir string, opt CalibrateOptions) ([]string, erro
 			}
 		}
 	}
+	if files, ok := statsComplete(dir, first, last, opt.ModelID, st, upstream); ok {
+		logf("%s already holds these statistics of blocks %d..%d; nothing to do", dir, first, last)
+		return files, nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("calibrate: %w", err)
 	}
@@ -142,6 +146,23 @@ func Calibrate(m *model.Model, dir string, opt CalibrateOptions) ([]string, erro
 		start = time.Now() // each file records its own block's time
 	}
 	return written, nil
+}
+
+// statsComplete reports whether dir already holds statistics of blocks
+// first..last of this model with these settings (and upstream), so that a
+// resubmitted calibration need not run again. Only headers are read (a
+// truncated file fails that); the seals are checked when a shard reads them.
+func statsComplete(dir string, first, last int, modelID string, st CalibrationSettings, up *Upstream) ([]string, bool) {
+	var files []string
+	for i := first; i <= last; i++ {
+		p := StatsFile(dir, i)
+		h, err := readStatsHeader(p)
+		if err != nil || h.ModelID != modelID || h.Block != i || !reflect.DeepEqual(h.Settings, st) || !reflect.DeepEqual(h.Upstream, up) {
+			return nil, false
+		}
+		files = append(files, p)
+	}
+	return files, true
 }
 
 // embedChunks embeds the calibration windows chunk by chunk, as Prune does.

@@ -376,3 +376,40 @@ func listFiles(t *testing.T, dir string) []string {
 	})
 	return out
 }
+
+// TestCalibrateSkipsComplete: calibrating again into a directory that
+// holds the same statistics rewrites nothing; other settings recompute.
+func TestCalibrateSkipsComplete(t *testing.T) {
+	m, _, texts := stories(t)
+	cal, err := datasets.CalibrationWindows(texts.Calibration, 4, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	opt := CalibrateOptions{ModelID: "id", Settings: CalibrationSettings{Protocol: ProtocolDense, Windows: 4, Length: 64}, Calibration: cal, Block: -1}
+	if _, err := Calibrate(m, dir, opt); err != nil {
+		t.Fatal(err)
+	}
+	stamp := func() map[string]string {
+		out := map[string]string{}
+		for _, p := range listFiles(t, dir) {
+			st, _ := os.Stat(p)
+			out[p] = st.ModTime().String()
+		}
+		return out
+	}
+	before := stamp()
+	if _, err := Calibrate(m, dir, opt); err != nil {
+		t.Fatal(err)
+	}
+	if after := stamp(); !reflect.DeepEqual(before, after) {
+		t.Fatal("a complete calibration was written again")
+	}
+	opt.Settings.FullH = true
+	if _, err := Calibrate(m, dir, opt); err != nil {
+		t.Fatal(err)
+	}
+	if after := stamp(); reflect.DeepEqual(before, after) {
+		t.Fatal("a calibration with other settings was skipped")
+	}
+}
