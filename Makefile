@@ -13,7 +13,7 @@ GOTAGS := $(if $(TAGS),-tags $(TAGS),)
 BENCH     ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build test test-purego test-short bench theory sweep tables fuzz vet clean
+.PHONY: all build test test-purego test-short test-slurm bench theory sweep tables fuzz vet clean
 
 all: build
 
@@ -33,6 +33,12 @@ test-purego:
 ## test-short: the quick subset (skips the full-length ARMOR reference runs).
 test-short:
 	$(GO) test $(GOTAGS) -short ./...
+
+## test-slurm: the Slurm scripts against a real one-node Slurm on localhost (installs and
+## starts slurmctld/slurmd/munge, kills and resubmits tasks, stops the cluster); fails loudly
+## when Slurm cannot be installed or started.
+test-slurm:
+	GOTAGS="$(GOTAGS)" bash scripts/test-slurm.sh
 
 ## bench: Go benchmarks of the kernels; figures are recorded in the README.
 bench:
