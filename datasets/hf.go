@@ -457,8 +457,14 @@ func LoadHF(dir string) (*model.Config, *model.Weights, error) {
 	}
 	d, kv, hid, V := cfg.Dim, cfg.KVDim(), cfg.HiddenDim, cfg.VocabSize
 	w := &model.Weights{Layers: make([]model.Layer, cfg.NLayers)}
-	if w.TokenEmbedding, err = src.take("model.embed_tokens.weight", V, d); err != nil {
+	emb, err := src.takeLinear("model.embed_tokens.weight", V, d)
+	if err != nil {
 		return nil, nil, err
+	}
+	if emb.IsHalf() {
+		w.TokenEmbeddingHalf = emb
+	} else {
+		w.TokenEmbedding = emb.W
 	}
 	shapes := map[string][2]int{
 		model.ProjQ: {d, d}, model.ProjK: {kv, d}, model.ProjV: {kv, d}, model.ProjO: {d, d},

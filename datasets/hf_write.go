@@ -76,14 +76,14 @@ func HFStreamTensors(cfg model.Config, w *model.Weights, dt DType) ([]StreamTens
 	if err != nil {
 		return nil, err
 	}
-	d, V := cfg.Dim, cfg.VocabSize
+	d := cfg.Dim
 	vec := func(name string, v []float32, shape ...int) StreamTensor {
 		return StreamTensor{Name: name, DType: dt, Shape: shape, Write: func(wr io.Writer) error { return EncodeFloat32s(wr, dt, v) }}
 	}
 	lin := func(name string, l *model.Linear) StreamTensor {
 		return StreamTensor{Name: name, DType: dt, Shape: []int{l.Out, l.In}, Write: func(wr io.Writer) error { return EncodeLinear(wr, dt, l) }}
 	}
-	out := []StreamTensor{vec("model.embed_tokens.weight", w.TokenEmbedding, V, d)}
+	out := []StreamTensor{lin("model.embed_tokens.weight", w.Embedding())}
 	for i := range w.Layers {
 		L := &w.Layers[i]
 		out = append(out, vec(fmt.Sprintf("model.layers.%d.input_layernorm.weight", i), L.AttnNorm, d))

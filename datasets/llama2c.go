@@ -220,7 +220,7 @@ func llama2cWrite(bw *bufio.Writer, cfg *model.Config, w *model.Weights) error {
 	}
 	real, imag := llama2cFreqCis(cfg)
 	steps := []func() error{
-		func() error { return put(w.TokenEmbedding) },
+		func() error { return put(w.Embedding().Float32s()) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.AttnNorm }) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wq.Float32s() }) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wk.Float32s() }) },

@@ -33,10 +33,11 @@ func (m *Model) Embed(tokens [][]int) (*Batch, error) {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	d := m.cfg.Dim
+	emb := m.w.Embedding()
 	r := 0
 	for _, seq := range tokens {
 		for _, tok := range seq {
-			copy(h.Data[r*d:(r+1)*d], m.w.TokenEmbedding[tok*d:(tok+1)*d])
+			emb.RowsFloat32(h.Data[r*d:(r+1)*d], tok, tok+1)
 			r++
 		}
 	}
@@ -168,5 +169,5 @@ func (m *Model) classifier() *Linear {
 	if m.w.Classifier != nil {
 		return m.w.Classifier
 	}
-	return &Linear{Out: m.cfg.VocabSize, In: m.cfg.Dim, W: m.w.TokenEmbedding}
+	return m.w.Embedding()
 }

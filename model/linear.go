@@ -144,8 +144,9 @@ func (l *Linear) apply(x []float32, rows int, y []float32) {
 	if !l.IsHalf() {
 		gemmNT(x, rows, l.In, l.In, l.W, l.Out, l.In, y, l.Out)
 	} else {
-		// Each output column is one dot product over the widened row, the
-		// same arithmetic as a float32 layer holding the widened weights.
+		// Panels of output columns: the same products as a float32 layer
+		// holding the widened weights, blocked differently (results agree
+		// to float32 rounding, and do not depend on the number of threads).
 		step := max(1, min(l.Out, halfPanelBytes/(4*l.In)))
 		var panel []float32
 		if p, ok := panelPool.Get().(*[]float32); ok && cap(*p) >= step*l.In {

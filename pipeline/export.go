@@ -179,9 +179,7 @@ func ExportFactoredWith(dir string, p *Pruned, opt ExportOptions) error {
 		ts = append(ts, datasets.StreamTensor{Name: name, DType: opt.DType, Shape: []int{l.Out, l.In},
 			Write: func(wr io.Writer) error { return datasets.EncodeLinear(wr, opt.DType, l) }})
 	}
-	if err := add("token_embedding", datasets.F32, []int{cfg.VocabSize, cfg.Dim}, w.TokenEmbedding); err != nil {
-		return err
-	}
+	addLinear("token_embedding", w.Embedding())
 	for i := range w.Layers {
 		L := &w.Layers[i]
 		if err := add(fmt.Sprintf("layers.%d.attn_norm", i), datasets.F32, []int{cfg.Dim}, L.AttnNorm); err != nil {

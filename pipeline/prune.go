@@ -2,11 +2,11 @@ package pipeline
 
 import (
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/prunebench/armor/datasets"
 	"github.com/prunebench/armor/internal/jsonfloat"
 
 	"github.com/prunebench/armor/methods"
@@ -172,7 +172,7 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.NumCPU()
+		workers = defaultWorkers(cfg)
 	}
 	if workers > 1 {
 		opt.Config.ARMOR.Threads = 1
@@ -202,9 +202,6 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 			return nil, err
 		}
 	}
-	if opt.Workers <= 0 {
-		workers = defaultWorkers(cfg)
-	}
 	out := &Pruned{Method: opt.Method, Protocol: opt.Protocol, Pattern: opt.Config.Pattern, Model: pm}
 	if opt.Method == "armor" {
 		out.Factors = map[string]*Factored{}
@@ -229,24 +226,37 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	for i := 0; i < cfg.NLayers; i++ {
 		t0 := time.Now()
 		dense := w.Layers[i]
-		acc := newBlockStats(cfg, full, gram)
-		// Both protocols observe block i with its dense weights (w still
-		// holds them); dense keeps the outputs as the next block's input.
-		for c, h := range hs {
-			next, err := pm.Block(i, h, acc.observe)
-			if err != nil {
-				return nil, fmt.Errorf("prune: block %d: %w", i, err)
+		// Both protocols observe block i with its dense weights; dense
+		// keeps the outputs of the first pass as the next block's input.
+		// With full H, down_proj's (hidden × hidden) is gathered and used
+		// in a pass of its own before the others', so the block never holds
+		// all its H matrices and a layer's working set at once; a layer's
+		// input does not depend on the layers after it, so the statistics
+		// are those of a single pass.
+		reps := make([]LayerReport, len(model.Projections))
+		var nexts []*model.Batch
+		for g, group := range passGroups(full) {
+			acc := newBlockStatsFor(cfg, full, gram, group)
+			for _, h := range hs {
+				next, err := pm.Block(i, h, acc.observe)
+				if err != nil {
+					return nil, fmt.Errorf("prune: block %d: %w", i, err)
+				}
+				if acc.err != nil {
+					return nil, fmt.Errorf("prune: block %d: %w", i, acc.err)
+				}
+				if g == 0 && opt.Protocol == ProtocolDense {
+					nexts = append(nexts, next)
+				}
 			}
-			if acc.err != nil {
-				return nil, fmt.Errorf("prune: block %d: %w", i, acc.err)
+			if err := pruneBlock(w, i, meth, acc, workers, out.Factors, group, reps); err != nil {
+				return nil, err
 			}
-			if opt.Protocol == ProtocolDense {
-				hs[c] = next
-			}
+			acc = nil
+			debug.FreeOSMemory()
 		}
-		reps, err := pruneBlock(w, i, meth, acc, workers, out.Factors)
-		if err != nil {
-			return nil, err
+		if opt.Protocol == ProtocolDense {
+			copy(hs, nexts)
 		}
 		for _, r := range reps {
 			logf("%s %s: proxy loss %.4f, output error %.4f, %.2fs", opt.Method, r.Name, float64(r.ProxyLoss), float64(r.OutputError), r.Seconds)
@@ -266,7 +276,6 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 		}
 		releaseLayer(&dense)
 		releaseLayer(&w.Layers[i])
-		acc = nil
 		debug.FreeOSMemory()
 		logf("block %d/%d pruned (%s, %s protocol) in %.1fs", i+1, cfg.NLayers, opt.Method, opt.Protocol, time.Since(t0).Seconds())
 		el := time.Since(tBlocks)
@@ -279,20 +288,35 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	return out, nil
 }
 
-// pruneBlock prunes the seven linear layers of block i of w in place, up to
-// workers at once, and returns their reports in forward order.
-func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, workers int, factors map[string]*Factored) ([]LayerReport, error) {
+// passGroups lists the projections whose statistics each pass over a
+// block's calibration windows gathers: all in one pass, or, with full H,
+// down_proj first and then the others.
+func passGroups(full bool) [][]string {
+	if !full {
+		return [][]string{model.Projections}
+	}
+	return [][]string{{model.ProjDown}, {model.ProjQ, model.ProjK, model.ProjV, model.ProjO, model.ProjGate, model.ProjUp}}
+}
+
+// pruneLayerOrder is the order layers are handed to the workers: largest
+// first, so the pool finishes together.
+var pruneLayerOrder = []string{model.ProjGate, model.ProjUp, model.ProjDown, model.ProjQ, model.ProjO, model.ProjK, model.ProjV}
+
+// pruneBlock prunes the linear layers projs of block i of w in place, up
+// to workers at once, and stores their reports in reps (indexed like
+// model.Projections).
+func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, workers int, factors map[string]*Factored, projs []string, reps []LayerReport) error {
 	type job struct {
 		k    int
 		name string
 	}
-	reps := make([]LayerReport, len(model.Projections))
-	results := make([]*model.Linear, len(model.Projections))
-	facs := make([]*Factored, len(model.Projections))
-	errs := make([]error, len(model.Projections))
+	n := len(model.Projections)
+	results := make([]*model.Linear, n)
+	facs := make([]*Factored, n)
+	errs := make([]error, n)
 	jobs := make(chan job)
 	var wg sync.WaitGroup
-	for k := 0; k < min(workers, len(model.Projections)); k++ {
+	for k := 0; k < min(workers, len(projs)); k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -301,26 +325,43 @@ func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, w
 			}
 		}()
 	}
-	// Largest layers first, so the pool finishes together.
-	order := []int{4, 5, 6, 0, 3, 1, 2}
-	for _, k := range order {
-		jobs <- job{k, model.LinearName(i, model.Projections[k])}
+	want := map[string]bool{}
+	for _, p := range projs {
+		want[p] = true
+	}
+	for _, p := range pruneLayerOrder {
+		if want[p] {
+			jobs <- job{projIndex(p), model.LinearName(i, p)}
+		}
 	}
 	close(jobs)
 	wg.Wait()
 	for k, p := range model.Projections {
+		if !want[p] {
+			continue
+		}
 		if errs[k] != nil {
-			return nil, errs[k]
+			return errs[k]
 		}
 		name := model.LinearName(i, p)
 		if err := w.SetLinear(name, results[k]); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return fmt.Errorf("prune: %w", err)
 		}
 		if facs[k] != nil {
 			factors[name] = facs[k]
 		}
 	}
-	return reps, nil
+	return nil
+}
+
+// projIndex is the index of projection p in model.Projections.
+func projIndex(p string) int {
+	for k, q := range model.Projections {
+		if q == p {
+			return k
+		}
+	}
+	return -1
 }
 
 // pruneLayer prunes one layer with the statistics of its input.
@@ -335,7 +376,12 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 		return LayerReport{}, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	t0 := time.Now()
-	res, err := meth.Prune(&methods.Layer{W: linearToDense(lin), Stats: st})
+	dense := linearToDense(lin)
+	if lin.IsHalf() {
+		datasets.ReleaseMapped(lin.Half) // its float64 copy is what is used now
+	}
+	res, err := meth.Prune(&methods.Layer{W: dense, Stats: st})
+	dense = nil
 	acc.done(proj)
 	if err != nil {
 		return LayerReport{}, nil, nil, fmt.Errorf("%s (%d×%d): %s: %w", name, lin.Out, lin.In, meth.Name(), err)
@@ -378,18 +424,26 @@ var inputOwner = map[string]string{
 // newBlockStats returns the accumulators of one block, with the full H when
 // full is set, its Gram products in precision gram (Float64 or Float32).
 func newBlockStats(cfg model.Config, full bool, gram methods.Precision) *blockStats {
+	return newBlockStatsFor(cfg, full, gram, model.Projections)
+}
+
+// newBlockStatsFor is newBlockStats for the inputs of projs only.
+func newBlockStatsFor(cfg model.Config, full bool, gram methods.Precision, projs []string) *blockStats {
 	b := &blockStats{
-		acc: map[string]*methods.Accumulator{
-			model.ProjQ:    methods.NewAccumulator(cfg.Dim, full),
-			model.ProjO:    methods.NewAccumulator(cfg.Dim, full),
-			model.ProjGate: methods.NewAccumulator(cfg.Dim, full),
-			model.ProjDown: methods.NewAccumulator(cfg.HiddenDim, full),
-		},
+		acc:   map[string]*methods.Accumulator{},
 		cache: map[string]*methods.Stats{},
 		users: map[string]int{},
 	}
-	for _, owner := range inputOwner {
+	for _, p := range projs {
+		owner := inputOwner[p]
 		b.users[owner]++
+		if b.acc[owner] == nil {
+			dIn := cfg.Dim
+			if owner == model.ProjDown {
+				dIn = cfg.HiddenDim
+			}
+			b.acc[owner] = methods.NewAccumulator(dIn, full)
+		}
 	}
 	for _, a := range b.acc {
 		_ = a.SetGramPrecision(gram) // Float64 or Float32: never an error

@@ -39,22 +39,23 @@ func defaultWorkers(cfg model.Config) int {
 // float32, or float32 then the same 16-bit format (nearest even), keeping
 // that layer's bias.
 func storeLike(what *mat.Dense, orig *model.Linear) *model.Linear {
-	l := denseToLinear(what)
-	l.Bias = orig.Bias
 	if !orig.IsHalf() {
+		l := denseToLinear(what)
+		l.Bias = orig.Bias
 		return l
 	}
-	half := make([]byte, 2*len(l.W))
-	for i, x := range l.W {
-		var u uint16
-		if orig.HalfKind == model.HalfBF16 {
-			u = datasets.Float64ToBF16(float64(x))
-		} else {
-			u = datasets.Float64ToF16(float64(x))
-		}
-		binary.LittleEndian.PutUint16(half[2*i:], u)
+	r, c := what.Dims()
+	half := make([]byte, 2*r*c)
+	narrow := datasets.Float64ToF16
+	if orig.HalfKind == model.HalfBF16 {
+		narrow = datasets.Float64ToBF16
 	}
-	h := model.NewHalfLinear(l.Out, l.In, orig.HalfKind, half)
+	for i := 0; i < r; i++ {
+		for j, x := range what.RawRowView(i) {
+			binary.LittleEndian.PutUint16(half[2*(i*c+j):], narrow(float64(float32(x))))
+		}
+	}
+	h := model.NewHalfLinear(r, c, orig.HalfKind, half)
 	h.Bias = orig.Bias
 	return h
 }
