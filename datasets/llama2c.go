@@ -183,9 +183,19 @@ func SaveLlama2C(path string, cfg *model.Config, w *model.Weights) error {
 	if c.Dim > math.MaxInt32 || c.VocabSize > math.MaxInt32 {
 		return fmt.Errorf("save llama2.c checkpoint %s: sizes do not fit int32", path)
 	}
+	if c.RopeScaling != nil {
+		return fmt.Errorf("save llama2.c checkpoint %s: the format has no rope_scaling", path)
+	}
 	c, w, err := model.ConvertRopeLayout(c, w, true)
 	if err != nil {
 		return fmt.Errorf("save llama2.c checkpoint %s: %w", path, err)
+	}
+	for i := range w.Layers {
+		for _, p := range model.Projections {
+			if l := w.Layers[i].Projection(p); l != nil && l.Bias != nil {
+				return fmt.Errorf("save llama2.c checkpoint %s: %s has a bias, which the format cannot store", path, model.LinearName(i, p))
+			}
+		}
 	}
 	return llama2cWriteAtomic(path, func(bw *bufio.Writer) error { return llama2cWrite(bw, &c, w) })
 }

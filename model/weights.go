@@ -167,9 +167,9 @@ func (w *Weights) Clone() *Weights {
 	c := &Weights{
 		TokenEmbedding:     cp(w.TokenEmbedding),
 		TokenEmbeddingHalf: w.TokenEmbeddingHalf.Clone(),
-		Layers:         make([]Layer, len(w.Layers)),
-		FinalNorm:      cp(w.FinalNorm),
-		Classifier:     w.Classifier.Clone(),
+		Layers:             make([]Layer, len(w.Layers)),
+		FinalNorm:          cp(w.FinalNorm),
+		Classifier:         w.Classifier.Clone(),
 	}
 	for i, l := range w.Layers {
 		c.Layers[i] = Layer{
