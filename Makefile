@@ -15,7 +15,7 @@ BENCHTIME ?= 3x
 # Packages of `make test-race` (the whole short suite fits CI's budget: docs/tests.md).
 RACE_PKGS ?= ./...
 
-.PHONY: all help build test test-purego test-short test-race test-gguf bench theory sweep tables fuzz fmt-check generate-check vet clean
+.PHONY: all help build test test-purego test-short test-race test-gguf test-slurm bench theory sweep tables fuzz fmt-check generate-check vet clean
 
 all: build
 
@@ -53,6 +53,10 @@ test-gguf:
 	  { test -f package.json || npm init -y >/dev/null; } && \
 	  npm install --no-audit --no-fund --ignore-scripts node-llama-cpp@$(NODE_LLAMA_CPP_VERSION); }
 	ARMOR_NODE_LLAMA_CPP_DIR=$(LLAMACPP_DIR)/node_modules $(GO) test $(GOTAGS) -count=1 -run 'GGUF' -v ./cmd/armor/ ./datasets/
+
+## test-slurm: the Slurm scripts against a real one-node Slurm on localhost (installs, starts and stops slurmctld/slurmd/munge; kills and resubmits tasks); fails loudly when Slurm cannot be had.
+test-slurm:
+	GOTAGS="$(GOTAGS)" bash scripts/test-slurm.sh
 
 ## bench: Go benchmarks of the kernels (BENCH=regexp BENCHTIME=3x); figures are recorded in docs/performance.md.
 bench:

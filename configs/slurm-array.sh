@@ -9,6 +9,11 @@
 # Every task must see the same repository checkout and results/ directory
 # (a shared file system). A shard that is killed (time limit, preemption)
 # resumes where it stopped when resubmitted: finished cells are skipped.
+# Resubmit the whole array, or only some tasks with the shard count given:
+#
+#   SHARDS=8 sbatch --array=3,5 configs/slurm-array.sh
+#
+# (scripts/test-slurm.sh kills a task and resubmits against a real Slurm.)
 #SBATCH --job-name=armor-sweep
 #SBATCH --array=0-7
 #SBATCH --cpus-per-task=8
@@ -18,7 +23,7 @@ set -euo pipefail
 
 CONFIG=${CONFIG:-configs/llama.yaml}
 SET=${SET:-}
-N=${SLURM_ARRAY_TASK_COUNT:?run this under sbatch --array}
+N=${SHARDS:-${SLURM_ARRAY_TASK_COUNT:?run this under sbatch --array}}
 I=${SLURM_ARRAY_TASK_ID:?run this under sbatch --array}
 
 cd "${SLURM_SUBMIT_DIR:-.}"
@@ -27,9 +32,12 @@ cd "${SLURM_SUBMIT_DIR:-.}"
 bin/armor sweep --config "$CONFIG" ${SET:+--set "$SET"} --shard "$I/$N" \
 	--workers "${SLURM_CPUS_PER_TASK:-0}" --progress lines
 
-# The first task submits the merge, to run once every task has succeeded.
+# The first task submits the merge, to run once every task has succeeded;
+# the tables are rendered with the same --set overrides as the cells.
 if [ "$I" = "${SLURM_ARRAY_TASK_MIN:-0}" ]; then
+	TABLES="bin/armor tables --config $(printf %q "$CONFIG")"
+	if [ -n "$SET" ]; then TABLES="$TABLES --set $(printf %q "$SET")"; fi
 	sbatch --dependency="afterok:${SLURM_ARRAY_JOB_ID}" --job-name=armor-merge \
 		--output="slurm-%j-merge.out" \
-		--wrap "bin/armor merge --config $CONFIG && bin/armor tables --config $CONFIG"
+		--wrap "bin/armor merge --config $(printf %q "$CONFIG") && $TABLES"
 fi

@@ -1,21 +1,17 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/prunebench/armor/datasets"
 	"github.com/prunebench/armor/internal/progress"
-	"github.com/prunebench/armor/methods"
 	"github.com/prunebench/armor/model"
 	"github.com/prunebench/armor/pipeline"
 )
@@ -27,38 +23,25 @@ func init() {
 func runPrune(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("armor prune", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := methods.DefaultConfig()
-	modelPath := fs.String("model", "", "model: llama2.c .bin, Hugging Face directory or factorized directory (default: stories260K under $ARMOR_DATA)")
-	tokPath := fs.String("tokenizer", "", "tokenizer .bin or .json (default: beside the model, or stories260K's under $ARMOR_DATA)")
-	method := fs.String("method", "", "pruning method: magnitude, wanda, sparsegpt, nowag or armor")
-	protocol := fs.String("protocol", "", "calibration protocol: dense (statistics from the unpruned model) or sequential (block i+1 calibrated on the pruned blocks' output); default: dense for nowag/armor, sequential otherwise")
-	pattern := fs.String("pattern", "2:4", "N:M sparsity pattern")
-	blockSize := fs.Int("block-size", def.ARMOR.BlockSize, "armor: diagonal block size of A and B (a multiple of M)")
-	iters := fs.Int("iters", def.ARMOR.Iters, "armor: iterations per layer")
-	seed := fs.Uint64("seed", 0, "armor: random seed of the group selection")
-	precision := fs.String("precision", string(methods.Float64), "armor and sparsegpt: float64 or float32 (half the memory, faster): armor's working set; sparsegpt's factorization, column loop and the Gram products of H (and so of the layer output errors)")
-	dataRoot := fs.String("data-root", "", "data root holding text/ (default $"+datasets.DataRootEnv+")")
-	calText := fs.String("calibration", "", "calibration text; its first half of lines is used, as for TinyStories (default: TinyStories under the data root)")
-	calWindows := fs.Int("cal-windows", datasets.DefaultCalibrationWindows, "calibration windows")
-	calLength := fs.Int("cal-length", datasets.DefaultCalibrationLength, "tokens per calibration window")
-	wiki := fs.String("wikitext", "", "WikiText-2 test file (default: under the data root; \"none\" to skip)")
+	in := addInputFlags(fs)
+	mf := addMethodFlags(fs)
+	in.addWikiFlag(fs)
 	window := fs.Int("window", pipeline.DefaultWindow, "perplexity window length")
 	maxWindows := fs.Int("max-windows", 0, "perplexity: at most this many windows per corpus (0: all)")
 	noDense := fs.Bool("no-dense", false, "do not evaluate the dense model")
 	noEval := fs.Bool("no-eval", false, "do not evaluate perplexity at all")
-	out := fs.String("out", "", "write report.json, hf/ (and factored/ for armor) here")
+	out := fs.String("out", "", "write report.json, hf/ (and factored/ for armor) here (with --stats: the layer parts)")
 	gguf := fs.String("gguf", "", "with --out: also write a llama.cpp GGUF file <out>/"+pipeline.GGUFFile+" with tensors in this dtype (F32 or F16; needs a llama2.c tokenizer.bin)")
 	verbose := fs.Bool("v", false, "log every pruned layer to stderr")
 	inPlace := fs.Bool("in-place", false, "prune the loaded weights in place (halves peak memory; the dense model is evaluated first)")
 	showProgress := fs.Bool("progress", false, "draw a progress bar (blocks pruned, windows evaluated, ETA) on stderr even when it is not a terminal")
 	layerErrors := fs.Bool("layer-errors", true, "accumulate the full H of every layer to report its output error (O(d_in²) memory per input)")
-	dtype := fs.String("dtype", "", "--out: tensor dtype bf16, f16 or f32 (default: the input's)")
-	var shard byteSize
-	fs.Var(&shard, "shard-size", "--out: shard limit of the Hugging Face export, e.g. 5GB (default: the input's largest shard, else 5GB)")
+	ef := addExportFlags(fs)
 	workers := fs.Int("workers", 0, "layers of a block pruned at once (0: one per CPU, fewer for layers whose float64 copies are large)")
 	spill := fs.String("spill-dir", "", "half-precision models: write each pruned block here and map it back instead of holding it in memory (default: a temporary directory under --out, or the system's)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
+	stage := addShardFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,83 +62,25 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopProfiles()
-	if *method == "" {
-		return errors.New("flag --method is required (magnitude, wanda, sparsegpt, nowag or armor)")
+	if stage.active() {
+		return runPruneShard(fs, in, mf, stage, *out, *layerErrors, *verbose, *workers, stdout, stderr)
 	}
-	root := datasets.DataRoot(*dataRoot)
-	if *modelPath == "" {
-		if *modelPath, err = datasets.FindInDataRoot(root, datasets.RelStories260K, "default model stories260K"); err != nil {
-			return fmt.Errorf("no --model given: %w", err)
-		}
-		if *tokPath == "" {
-			if *tokPath, err = datasets.FindInDataRoot(root, datasets.RelStories260KTok, "stories260K tokenizer"); err != nil {
-				return err
-			}
-		}
-	}
-	p, err := methods.ParsePattern(*pattern)
-	if err != nil {
-		return fmt.Errorf("flag --pattern: %w", err)
-	}
-	cfg := def
-	cfg.Pattern = p
-	cfg.ARMOR.BlockSize, cfg.ARMOR.Iters, cfg.ARMOR.Seed = *blockSize, *iters, *seed
-	cfg.ARMOR.Precision = methods.Precision(*precision)
-	cfg.SparseGPT.Precision = methods.Precision(*precision)
-	switch *method {
-	case "armor":
-		if err := cfg.ARMOR.Validate(p); err != nil {
-			return fmt.Errorf("flags: %w", err)
-		}
-	case "sparsegpt":
-		if err := cfg.SparseGPT.Validate(p); err != nil {
-			return fmt.Errorf("flags: %w", err)
-		}
-	}
-	proto := pipeline.DefaultProtocol(*method)
-	if *protocol != "" {
-		if proto, err = pipeline.ParseProtocol(*protocol); err != nil {
-			return fmt.Errorf("flag --protocol: %w", err)
-		}
-	}
-	if *calText == "" {
-		if *calText, err = datasets.FindInDataRoot(root, datasets.RelTinyStoriesValid, "TinyStories text (calibration and evaluation halves)"); err != nil {
-			return fmt.Errorf("no --calibration given: %w", err)
-		}
-	}
-	if *wiki == "" && !*noEval {
-		if *wiki, err = datasets.FindInDataRoot(root, datasets.RelWikiText2Test, "WikiText-2 test split"); err != nil {
-			return fmt.Errorf("no --wikitext given: %w (or pass --wikitext none)", err)
-		}
-	}
-	if *wiki == "none" || *noEval {
-		*wiki = ""
-	}
-
-	m, _, err := pipeline.LoadModel(*modelPath)
+	cfg, proto, err := mf.config(false)
 	if err != nil {
 		return err
 	}
-	enc, bos, tokFile, err := pipeline.LoadTokenizer(*tokPath, *modelPath, m.Config().VocabSize)
+	if err := in.resolve(true, !*noEval); err != nil {
+		return err
+	}
+	ld, err := in.load(true)
 	if err != nil {
 		return err
 	}
-	texts, err := pipeline.LoadTexts(enc, bos, *wiki, *calText)
+	m, tokFile, texts, cal := ld.m, ld.tokFile, ld.texts, ld.cal
+	method, modelPath, calText, calLength := mf.method, in.model, in.calText, in.calLength
+	exportOpt, err := ef.options(*modelPath, m)
 	if err != nil {
 		return err
-	}
-	cal, err := datasets.CalibrationWindows(texts.Calibration, *calWindows, *calLength)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *calText, err)
-	}
-	exportOpt := pipeline.ExportOptionsFor(*modelPath, m)
-	if *dtype != "" {
-		if exportOpt.DType, err = parseDType(*dtype); err != nil {
-			return err
-		}
-	}
-	if shard > 0 {
-		exportOpt.ShardBytes = int64(shard)
 	}
 	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace, Workers: *workers}
 	logLine := func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
@@ -170,16 +95,17 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 		defer cleanup()
 		opt.SpillDir = dir
 	}
-	mode := progress.ModeFromFlag(*showProgress)
+	ev := evalSettings{window: *window, maxWindows: *maxWindows, noEval: *noEval, noDense: *noDense,
+		progress: progress.ModeFromFlag(*showProgress), stderr: stderr, gguf: *gguf}
 	var denseEval []pipeline.EvalResult
 	t0 := time.Now()
-	if !*noEval && !*noDense {
-		if denseEval, err = evaluateWithBar(m, texts.Eval, *window, *maxWindows, stderr, mode, "dense perplexity"); err != nil {
+	if ev.dense() {
+		if denseEval, err = ev.evaluate(m, texts.Eval, "dense perplexity"); err != nil {
 			return err
 		}
 	}
 	evalSecs := time.Since(t0).Seconds()
-	bar := progress.New(stderr, progress.Options{Mode: mode, Total: m.Config().NLayers, Description: "pruning (" + *method + ")", Unit: "blocks"})
+	bar := progress.New(stderr, progress.Options{Mode: ev.progress, Total: m.Config().NLayers, Description: "pruning (" + *method + ")", Unit: "blocks"})
 	opt.Progress = bar.Hook()
 	pr, err := pipeline.Prune(m, opt)
 	bar.Finish()
@@ -188,68 +114,8 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "pruned %d layers with %s (%s protocol) in %.1fs; parameters %.3f of dense\n", len(pr.Layers), *method, proto, pr.Seconds, pr.Params.Relative())
 	rep := pipeline.NewReport(*modelPath, pr, opt)
-	rep.CalCorpus, rep.CalLen, rep.Window, rep.MaxWin = *calText, *calLength, *window, *maxWindows
-	rep.Dense = denseEval
-	if !*noEval {
-		t0 := time.Now()
-		if rep.Pruned, err = evaluateWithBar(pr.Model, texts.Eval, *window, *maxWindows, stderr, mode, "pruned perplexity"); err != nil {
-			return err
-		}
-		rep.EvalSeconds = evalSecs + time.Since(t0).Seconds()
-	}
-	if *out != "" {
-		if rep.Exported, err = pipeline.ExportWith(*out, pr, tokFile, exportOpt); err != nil {
-			return err
-		}
-		if *gguf != "" {
-			tb, err := pipeline.GGUFTokenizer(tokFile, *modelPath, m.Config().VocabSize)
-			if err != nil {
-				return err
-			}
-			gp := filepath.Join(*out, pipeline.GGUFFile)
-			if err := pipeline.ExportGGUF(gp, pr.Model, tb, datasets.DType(strings.ToUpper(*gguf)), *method, pipeline.HFMetadata(pr)); err != nil {
-				return err
-			}
-			rep.Exported = append(rep.Exported, gp)
-		}
-		if err := pipeline.WriteReport(*out, rep); err != nil {
-			return err
-		}
-	}
-	summary := struct {
-		Method          string             `json:"method"`
-		Protocol        string             `json:"protocol"`
-		BlockSize       int                `json:"block_size,omitempty"`
-		Iters           int                `json:"iters,omitempty"`
-		ParamsRelative  float64            `json:"params_relative"`
-		WrapperOverhead float64            `json:"wrapper_overhead"`
-		Dense           map[string]float64 `json:"dense_perplexity,omitempty"`
-		Pruned          map[string]float64 `json:"perplexity,omitempty"`
-		PruneSeconds    float64            `json:"prune_seconds"`
-		EvalSeconds     float64            `json:"eval_seconds"`
-		Exported        []string           `json:"exported,omitempty"`
-		Windows         map[string]int     `json:"windows,omitempty"`
-	}{Method: rep.Method, Protocol: rep.Protocol, BlockSize: rep.BlockSize, Iters: rep.Iters,
-		ParamsRelative: rep.ParamsRelative, WrapperOverhead: rep.WrapperOverhead,
-		PruneSeconds: rep.PruneSeconds, EvalSeconds: rep.EvalSeconds, Exported: rep.Exported}
-	ppl := func(rs []pipeline.EvalResult) map[string]float64 {
-		if len(rs) == 0 {
-			return nil
-		}
-		m := map[string]float64{}
-		for _, r := range rs {
-			m[r.Corpus] = r.Perplexity
-		}
-		return m
-	}
-	summary.Dense, summary.Pruned = ppl(rep.Dense), ppl(rep.Pruned)
-	if len(rep.Pruned) > 0 {
-		summary.Windows = map[string]int{}
-		for _, r := range rep.Pruned {
-			summary.Windows[r.Corpus] = r.Windows
-		}
-	}
-	return json.NewEncoder(stdout).Encode(summary)
+	rep.CalCorpus, rep.CalLen = *calText, *calLength
+	return finishPruned(pr, rep, denseEval, evalSecs, texts, ev, *out, tokFile, exportOpt, stdout)
 }
 
 // evaluateWithBar runs pipeline.EvaluateProgress with a progress bar of the

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -31,18 +30,12 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, " ") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// parseShard reads "i/n" with 0 ≤ i < n.
+// parseShard reads "i/n" with 0 ≤ i < n (0/1 when empty).
 func parseShard(s string) (int, int, error) {
 	if s == "" {
 		return 0, 1, nil
 	}
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, fmt.Errorf("flag --shard %q: want i/n with 0 ≤ i < n, e.g. 0/4", s)
-	}
-	return i, n, nil
+	return parseShardFlag("shard", s)
 }
 
 // experimentDir is where the results of c go.
