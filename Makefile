@@ -13,7 +13,7 @@ GOTAGS := $(if $(TAGS),-tags $(TAGS),)
 BENCH     ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build test test-purego test-short bench theory sweep tables fuzz vet clean
+.PHONY: all build test test-purego test-v3 test-short bench theory sweep tables fuzz vet clean
 
 all: build
 
@@ -28,7 +28,11 @@ test:
 
 ## test-purego: the numerics again on gonum's pure-Go BLAS and without assembly (the fallback path).
 test-purego:
-	$(GO) test -tags purego -short -timeout 20m ./methods/ ./theory/
+	$(GO) test -tags purego -short -timeout 20m ./internal/kernel/ ./methods/ ./theory/
+
+## test-v3: the numerics built for GOAMD64=v3 (FMA allowed to the compiler): the bitwise tests must still pass.
+test-v3:
+	GOAMD64=v3 $(GO) test $(GOTAGS) -short -timeout 20m ./internal/kernel/ ./methods/ ./theory/
 
 ## test-short: the quick subset (skips the full-length ARMOR reference runs).
 test-short:
@@ -36,7 +40,7 @@ test-short:
 
 ## bench: Go benchmarks of the kernels; figures are recorded in the README.
 bench:
-	$(GO) test $(GOTAGS) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./methods/
+	$(GO) test $(GOTAGS) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./internal/kernel/ ./methods/
 
 ## theory: every property of Theorem 3.1 with at least 1000 cases each, and a summary table.
 theory:

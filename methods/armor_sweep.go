@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -57,14 +58,14 @@ const (
 // B_j·D_j·B_jᵀ for every column block (row-major, b_i × b_i and b_j × b_j).
 func (st *ARMORState) sweepOperators() (K, L [][]float64) {
 	K = make([][]float64, len(st.A.Sizes))
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+	kernel.For(len(st.A.Sizes), st.threads, func(i int) {
 		s := st.A.Sizes[i]
 		K[i] = make([]float64, s*s)
 		a := blockView(st.A, i)
 		blas64.Gemm(blas.Trans, blas.NoTrans, 1, a, a, 0, blas64.General{Rows: s, Cols: s, Stride: s, Data: K[i]})
 	})
 	L = make([][]float64, len(st.B.Sizes))
-	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+	kernel.For(len(st.B.Sizes), st.threads, func(j int) {
 		s, c0 := st.B.Sizes[j], st.B.Starts[j]
 		bd := make([]float64, s*s) // B_j·D_j^½
 		for u := 0; u < s; u++ {
@@ -123,7 +124,7 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 	supports := p.Supports()
 	changes := make([]int, nr*nc)
 	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
-	parallelFor(nr*nc, st.threads, func(t int) {
+	kernel.For(nr*nc, st.threads, func(t int) {
 		gs := byTile[count[t]:count[t+1]]
 		if len(gs) == 0 {
 			return
@@ -148,7 +149,7 @@ func (st *ARMORState) sweepAll() (changed int) {
 	supports := p.Supports()
 	changes := make([]int, nr*nc)
 	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
-	parallelFor(nr*nc, st.threads, func(t int) {
+	kernel.For(nr*nc, st.threads, func(t int) {
 		i, j := t/nc, t%nc
 		sc := getSweepScratch(p, maxB)
 		defer sweepScratchPool.Put(sc)
@@ -240,12 +241,7 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 				for u := range coef {
 					coef[u] = c * Ki[rho*rs+u]
 				}
-				done := accumRowsFast(grow, W[:rho*cs], cs, coef)
-				for u, cu := range coef {
-					for v, wv := range W[u*cs+done : (u+1)*cs] {
-						grow[done+v] += wv * cu
-					}
-				}
+				kernel.AccumRows(grow[:cs], W[:rho*cs], cs, coef)
 			}
 			cur = rho
 		}
@@ -347,18 +343,7 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		w := W[rho*cs : (rho+1)*cs]
 		if M == 4 {
 			d0, d1, d2, d3 := old[0], old[1], old[2], old[3]
-			l0 := Lj[k0*cs : (k0+1)*cs]
-			l1 := Lj[(k0+1)*cs : (k0+2)*cs][:len(l0)]
-			l2 := Lj[(k0+2)*cs : (k0+3)*cs][:len(l0)]
-			l3 := Lj[(k0+3)*cs : (k0+4)*cs][:len(l0)]
-			grow, w := grow[:len(l0)], w[:len(l0)]
-			done := rank4Fast(grow, w, Lj[k0*cs:], cs, d0, d1, d2, d3, kr) // AVX2, the same arithmetic
-			l0, l1, l2, l3, grow, w = l0[done:], l1[done:], l2[done:], l3[done:], grow[done:], w[done:]
-			for v := range l0 {
-				d := float64(d0*l0[v]) + float64(d1*l1[v]) + float64(d2*l2[v]) + float64(d3*l3[v])
-				grow[v] += float64(kr * d)
-				w[v] += d
-			}
+			kernel.Rank4(grow[:cs], w, Lj[k0*cs:(k0+4)*cs], cs, d0, d1, d2, d3, kr)
 			continue
 		}
 		dl := sc.dl[:cs]
@@ -369,11 +354,11 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 				continue
 			}
 			for v, l := range Lj[(k0+q)*cs : (k0+q+1)*cs] {
-				dl[v] += d * l
+				dl[v] += float64(d * l)
 			}
 		}
 		for v, d := range dl {
-			grow[v] += kr * d
+			grow[v] += float64(kr * d)
 			w[v] += d
 		}
 	}

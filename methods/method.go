@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
@@ -74,7 +75,7 @@ func (l *Layer) checkShapes(p Pattern) error {
 // and only a chunk found bad is searched again for the position.
 func checkFinite(w blas64.General) error {
 	bad := make([]bool, numChunks(w.Rows, rowChunk))
-	parallelFor(len(bad), 0, func(c int) {
+	kernel.For(len(bad), 0, func(c int) {
 		for i := c * rowChunk; i < min((c+1)*rowChunk, w.Rows); i++ {
 			bad[c] = bad[c] || hasNonFinite(w.Data[i*w.Stride:i*w.Stride+w.Cols])
 		}
@@ -283,7 +284,7 @@ func maskOnly(name string, p Pattern, l *Layer, kind scoreKind, scale []float64)
 	What := mat.NewDense(rows, cols, nil)
 	out := What.RawMatrix()
 	num, den := make([]float64, rows), make([]float64, rows)
-	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
+	kernel.For(numChunks(rows, rowChunk), 0, func(c int) {
 		sc := newMaskScratch(cols, p)
 		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
 			num[i], den[i] = k.row(w.Data[i*w.Stride:i*w.Stride+cols], m.Keep[i*cols:(i+1)*cols],
