@@ -42,7 +42,7 @@ import (
 //     the current values lowers the quadratic at every iteration). The
 //     sparse-core sweeps re-solve the values of every group they visit, so
 //     with all groups swept the separate value update adds little.
-//   - Sweeps: several sparse-core sweeps (SweepCore, armor_sweep.go) per
+//   - Sweeps: several sparse-core sweeps (SweepCore, armor_theory_sweep.go) per
 //     continuous step.
 //   - Extrapolate: after each iteration, a trial step along the iteration's
 //     change of (A, B, values), kept only if it lowers the loss.

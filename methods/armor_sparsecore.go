@@ -227,31 +227,8 @@ func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports []
 		}
 		f[q] = s - aa*gs
 	}
-	bestCost := math.Inf(1)
-	var bestP []int
-	bestX := sc.bestX[:0]
-	x := sc.x[:p.N]
-	sub := sc.sub[:p.N*p.N]
-	rhs := sc.rhs[:p.N]
-	for _, P := range supports {
-		for q, pq := range P {
-			rhs[q] = f[pq]
-			for r, pr := range P {
-				sub[q*p.N+r] = gram[pq*M+pr]
-			}
-			sub[q*p.N+q] += gramRidge
-		}
-		if !solveSPD(sub, rhs, x, p.N) {
-			continue
-		}
-		cost := 0.0
-		for q := range P {
-			cost -= rhs[q] * x[q]
-		}
-		if cost < bestCost {
-			bestCost, bestP, bestX = cost, P, append(bestX[:0], x...)
-		}
-	}
+	bestX := sc.bestX[:p.N]
+	bestP := bestSupport(f, gram, supports, sc.sub[:p.N*p.N], sc.rhs[:p.N], sc.x[:p.N], bestX)
 	if pend != nil {
 		pend.used[slot] = false
 	}
@@ -537,6 +514,41 @@ func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
 func clear0(x []float64) []float64 {
 	clear(x)
 	return x
+}
+
+// bestSupport is the group subproblem's support search, shared by the
+// sparse-core step (updateGroup) and the theory variants' sweep
+// (sweepTile): for every support P, in the order given, x_P = (G_P +
+// gramRidge·I)⁻¹·f_P by Cholesky (solveSPD) and its cost −f_Pᵀ·x_P; the
+// first support of least cost wins. It returns that support with its x in
+// bestX (len N), or nil when no support's system is positive definite.
+// gram is the M × M Gram matrix B̃B̃ᵀ; sub, rhs and x are scratch of N×N, N
+// and N entries.
+func bestSupport(f, gram []float64, supports [][]int, sub, rhs, x, bestX []float64) []int {
+	M, N := len(f), len(x)
+	bestCost := math.Inf(1)
+	var bestP []int
+	for _, P := range supports {
+		for q, pq := range P {
+			rhs[q] = f[pq]
+			for r, pr := range P {
+				sub[q*N+r] = gram[pq*M+pr]
+			}
+			sub[q*N+q] += gramRidge
+		}
+		if !solveSPD(sub, rhs, x, N) {
+			continue
+		}
+		cost := 0.0
+		for q := range P {
+			cost -= float64(rhs[q] * x[q])
+		}
+		if cost < bestCost {
+			bestCost, bestP = cost, P
+			copy(bestX, x)
+		}
+	}
+	return bestP
 }
 
 // quadValue is 2fᵀs + aa·sᵀGs.

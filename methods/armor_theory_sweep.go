@@ -47,12 +47,8 @@ import (
 // valid block coordinate descent; E, S·B and the gradients are recomputed
 // by the caller's Refresh once per sweep (two panel products).
 
-// Guards of the group subproblem; the same values as the sparse-core step's
-// (armor_core.go), so both solve the same subproblem.
-const (
-	sweepRidge    = 1e-9 // ridge on each support's Gram matrix
-	sweepANormEps = 1e-8 // floor added to ‖a‖²
-)
+// The group subproblem's guards are the sparse-core step's (gramRidge,
+// aNormEps in armor_sparsecore.go): both solve the same subproblem.
 
 // sweepOperators returns K_i = A_iᵀA_i for every row block and L_j =
 // B_j·D_j·B_jᵀ for every column block (row-major, b_i × b_i and b_j × b_j).
@@ -281,33 +277,13 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 			}
 			// Every support: x = (G_P + ridge)⁻¹·f_P, cost −f_Pᵀx; the first
 			// of least cost wins.
-			bestCost := math.Inf(1)
-			for _, P := range supports {
-				for q, pq := range P {
-					rhs[q] = f[pq]
-					for r, pr := range P {
-						sub[q*N+r] = gram[pq*M+pr]
-					}
-					sub[q*N+q] += sweepRidge
-				}
-				if !solveSPD(sub, rhs, x, N) {
-					continue
-				}
-				cost := 0.0
-				for q := range P {
-					cost -= rhs[q] * x[q]
-				}
-				if cost < bestCost {
-					bestCost, bestP = cost, P
-					copy(bestX, x)
-				}
-			}
+			bestP = bestSupport(f, gram, supports, sub, rhs, x, bestX)
 			if bestP == nil {
 				continue
 			}
 			clear(nw)
 			for q, pq := range bestP {
-				nw[pq] = -bestX[q] / (aa + sweepANormEps)
+				nw[pq] = -bestX[q] / (aa + aNormEps)
 			}
 			// The exact change of the tile loss (times denom) is
 			// q(s) − q(s_old) with q(s) = 2fᵀs + ‖a‖²·sᵀGs: keep the old
@@ -387,7 +363,7 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 	k := 0
 	for p0 := 0; p0 < 3; p0++ {
 		for p1 := p0 + 1; p1 < 4; p1, k = p1+1, k+1 {
-			a, b, d := lg[p0][p0]+sweepRidge, lg[p0][p1], lg[p1][p1]+sweepRidge
+			a, b, d := lg[p0][p0]+gramRidge, lg[p0][p1], lg[p1][p1]+gramRidge
 			det := float64(a*d) - float64(b*b)
 			if !(a > 0) || !(det > 0) {
 				continue
@@ -402,7 +378,7 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 	if b0 < 0 {
 		return nw, 0, false
 	}
-	n0, n1 := -bx0/(aa+sweepANormEps), -bx1/(aa+sweepANormEps)
+	n0, n1 := -bx0/(aa+aNormEps), -bx1/(aa+aNormEps)
 	nw[b0], nw[b1] = n0, n1
 	// q(s) = 2fᵀs + ‖a‖²·sᵀGs on the new support and on the current mask.
 	qNew := 2*(float64(f[b0]*n0)+float64(f[b1]*n1)) + float64(aa*(float64(lg[b0][b0]*n0*n0)+float64(2*lg[b0][b1]*n0*n1)+float64(lg[b1][b1]*n1*n1)))
