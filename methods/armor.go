@@ -136,15 +136,6 @@ type ARMORConfig struct {
 	Precision Precision
 }
 
-// Precision is the storage type of ARMOR's working set.
-type Precision string
-
-// The storage types.
-const (
-	Float64 Precision = "float64"
-	Float32 Precision = "float32"
-)
-
 // DefaultARMORConfig returns the released code's defaults: b = 32, 3000
 // iterations, Adam(1e-4, 0.9, 0.999, 1e-8), gradient-sampled groups,
 // patience 100 with rtol 1e-6 and atol 1e-8, seed 0.

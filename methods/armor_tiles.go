@@ -8,38 +8,6 @@ import (
 	"gonum.org/v1/gonum/blas"
 )
 
-// float is the storage type of ARMOR's tile kernels. float64 is the default
-// and the only type of the theory variants; float32 (ARMORConfig.Precision)
-// halves the memory traffic and runs the tile products on sgemm, about twice
-// dgemm's rate. Whatever the storage type, sums that decide something — the
-// loss, the selection weights, each group's least-squares solve — accumulate
-// in float64.
-type float = kernel.Float
-
-// blockLayout is how a dimension splits into the diagonal blocks of A or B.
-type blockLayout struct{ sizes, starts []int }
-
-// newBlockLayout splits d into blocks of size b (see BlockSizes).
-func newBlockLayout(d, b int) blockLayout {
-	l := blockLayout{sizes: BlockSizes(d, b)}
-	start := 0
-	for _, s := range l.sizes {
-		l.starts = append(l.starts, start)
-		start += s
-	}
-	return l
-}
-
-// blockOf returns the index of the block holding row/column idx.
-func (l blockLayout) blockOf(idx int) int {
-	for k := len(l.starts) - 1; k >= 0; k-- {
-		if idx >= l.starts[k] {
-			return k
-		}
-	}
-	return 0
-}
-
 // tileSet is the working set of ARMOR's factorization Ŵn = A·(V⊙M)·B in
 // normalized space, in storage type T: the diagonal blocks of A and B, the
 // core values V, the mask, S = V⊙M, S·B (tile-wise S_ij·B_j), the residual
@@ -386,26 +354,6 @@ func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
 			}
 		})
 	}
-}
-
-// newBlocks returns zeroed blocks shaped like layout l.
-func newBlocks[T float](l blockLayout) [][]T {
-	out := make([][]T, len(l.sizes))
-	for k, s := range l.sizes {
-		out[k] = make([]T, s*s)
-	}
-	return out
-}
-
-// identityBlocks returns the blocks of the identity with layout l.
-func identityBlocks[T float](l blockLayout) [][]T {
-	out := newBlocks[T](l)
-	for k, s := range l.sizes {
-		for u := 0; u < s; u++ {
-			out[k][u*s+u] = 1
-		}
-	}
-	return out
 }
 
 // convertSlice returns src converted element-wise to type T.

@@ -196,46 +196,6 @@ func sparseGPTPrune[T float](l *Layer, p Pattern, cfg SparseGPTConfig) (*mat.Den
 	return W, mask, nil
 }
 
-// convertInto sets dst[k] = T(src[k]) for every k of the shorter slice (a
-// plain copy when the types agree).
-func convertInto[T, S float](dst []T, src []S) {
-	if d, ok := any(dst).([]S); ok {
-		copy(d, src)
-		return
-	}
-	src = src[:min(len(src), len(dst))]
-	for k, v := range src {
-		dst[k] = T(v)
-	}
-}
-
-// copyChunk is the number of rows of one task of a parallel copy.
-const copyChunk = 64
-
-// copySymUpper copies the upper triangle of H into dst (n × n, row-major,
-// stride n), rounded to T; the strict lower triangle of dst is left
-// untouched. Large copies are memory-bound (and fault in fresh pages), so
-// they run in parallel row chunks.
-func copySymUpper[T float](dst []T, H mat.Symmetric) {
-	n := H.SymmetricDim()
-	if s, ok := H.(*mat.SymDense); ok {
-		raw := s.RawSymmetric()
-		if raw.Uplo == blas.Upper {
-			kernel.For((n+copyChunk-1)/copyChunk, 0, func(c int) {
-				for i := c * copyChunk; i < min((c+1)*copyChunk, n); i++ {
-					convertInto(dst[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
-				}
-			})
-			return
-		}
-	}
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			dst[i*n+j] = T(H.At(i, j))
-		}
-	}
-}
-
 // sparseGPTRows runs SparseGPT's column loop on nr rows of W (row-major with
 // the given stride), writing their mask (nr × cols, row-major) into keep.
 // U is the upper Cholesky factor of H⁻¹ (cols × cols, stride cols).
