@@ -84,33 +84,14 @@ func TestFileLayering(t *testing.T) {
 			}
 			if sel, ok := x.(*ast.SelectorExpr); ok {
 				// sel.Sel is a field or method name, or another package's name.
-				if id, ok := sel.X.(*ast.Ident); ok {
-					check(id, n, declIn, seen, &bad)
-				} else {
-					ast.Inspect(sel.X, func(y ast.Node) bool {
-						if id, ok := y.(*ast.Ident); ok {
-							check(id, n, declIn, seen, &bad)
-						}
-						return true
-					})
-				}
+				ast.Inspect(sel.X, visit)
 				return false
 			}
 			if kv, ok := x.(*ast.KeyValueExpr); ok {
 				// a struct literal's key is a field name
-				ast.Inspect(kv.Value, func(y ast.Node) bool {
-					if id, ok := y.(*ast.Ident); ok {
-						check(id, n, declIn, seen, &bad)
-					}
-					return true
-				})
+				ast.Inspect(kv.Value, visit)
 				if _, isIdent := kv.Key.(*ast.Ident); !isIdent {
-					ast.Inspect(kv.Key, func(y ast.Node) bool {
-						if id, ok := y.(*ast.Ident); ok {
-							check(id, n, declIn, seen, &bad)
-						}
-						return true
-					})
+					ast.Inspect(kv.Key, visit)
 				}
 				return false
 			}
