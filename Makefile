@@ -15,7 +15,7 @@ BENCHTIME ?= 3x
 # Packages of `make test-race` (the whole short suite fits CI's budget: docs/tests.md).
 RACE_PKGS ?= ./...
 
-.PHONY: all help build test test-purego test-short test-race test-gguf test-slurm bench theory sweep tables fuzz fmt-check generate-check vet clean
+.PHONY: all help build test test-purego test-v3 test-short test-race test-gguf test-slurm bench theory sweep tables fuzz fmt-check generate-check vet clean
 
 all: build
 
@@ -36,7 +36,11 @@ test:
 
 ## test-purego: the numerics again on gonum's pure-Go BLAS and without assembly (the fallback path).
 test-purego:
-	$(GO) test -tags purego -short -timeout 20m ./methods/ ./theory/
+	$(GO) test -tags purego -short -timeout 20m ./internal/kernel/ ./methods/ ./theory/
+
+## test-v3: the numerics built for GOAMD64=v3 (FMA allowed to the compiler): the bitwise tests must still pass.
+test-v3:
+	GOAMD64=v3 $(GO) test $(GOTAGS) -short -timeout 20m ./internal/kernel/ ./methods/ ./theory/
 
 ## test-short: the quick subset (skips the full-length ARMOR reference runs).
 test-short:
@@ -60,7 +64,7 @@ test-slurm:
 
 ## bench: Go benchmarks of the kernels (BENCH=regexp BENCHTIME=3x); figures are recorded in docs/performance.md.
 bench:
-	$(GO) test $(GOTAGS) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./methods/
+	$(GO) test $(GOTAGS) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./internal/kernel/ ./methods/
 
 ## theory: every property of Theorem 3.1 with at least 1000 cases each, and a summary table.
 theory:

@@ -136,15 +136,6 @@ type ARMORConfig struct {
 	Precision Precision
 }
 
-// Precision is the storage type of ARMOR's working set.
-type Precision string
-
-// The storage types.
-const (
-	Float64 Precision = "float64"
-	Float32 Precision = "float32"
-)
-
 // DefaultARMORConfig returns the released code's defaults: b = 32, 3000
 // iterations, Adam(1e-4, 0.9, 0.999, 1e-8), gradient-sampled groups,
 // patience 100 with rtol 1e-6 and atol 1e-8, seed 0.
@@ -350,14 +341,8 @@ type armorRun struct {
 	coreKeep []bool     // and of the mask
 
 	theoryIters int          // iterations of a theory variant so far
-	extrap      *armorExtrap // see armor_continuous.go
+	extrap      *armorExtrap // see armor_theory.go
 	panel       *mat.Dense   // d_out × d_in scratch of the exact/gd A and B updates
-}
-
-// wantsSelWeights says whether cfg's selection reads group weights, which
-// refreshGrad then computes on the fly (tileSet.selWeights).
-func wantsSelWeights(cfg ARMORConfig) bool {
-	return cfg.GroupsPerTile != 0 && cfg.Select != SelectRandom
 }
 
 func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
@@ -369,11 +354,6 @@ func newARMORRun(st *ARMORState, cfg ARMORConfig) *armorRun {
 		r.adam.gA, r.adam.gB = r.gA.Blocks, r.gB.Blocks
 	}
 	return r
-}
-
-// newARMORRand is the generator of a run's group selection.
-func newARMORRand(cfg ARMORConfig) *rand.Rand {
-	return rand.New(rand.NewPCG(cfg.Seed, 0x41524d4f52))
 }
 
 func (r *armorRun) currentLoss() float64 { return r.st.Loss() }
@@ -393,7 +373,7 @@ func (r *armorRun) Run() error {
 // returns the loss after them.
 func (r *armorRun) iteration() (float64, error) {
 	if r.cfg.Continuous != ContinuousAdam {
-		return r.theoryIteration() // armor_continuous.go
+		return r.theoryIteration() // armor_theory.go
 	}
 	return adamIteration(r.st.ts, r.adam, r.cfg, r.rng)
 }
@@ -418,70 +398,3 @@ func (r *armorRun) restoreCore() {
 // selectGroups picks the groups of every tile by the configured rule (see
 // the generic selectGroups).
 func (r *armorRun) selectGroups() []Group { return selectGroups(r.st.ts, r.cfg, r.rng) }
-
-// pickGroups chooses k distinct indices out of n: the k largest weights
-// (greedy; first index on ties), or k draws without replacement, uniformly
-// (random) or with probability ∝ weight (gradient; uniform when every
-// remaining weight is zero), using the uniforms u.
-//
-// taken is scratch of at least n entries, all false on entry and on return;
-// the picks are appended to out[:0].
-func pickGroups(sel Selection, w, u []float64, n, k int, taken []bool, out []int) []int {
-	out = out[:0]
-	taken = taken[:n]
-	defer func() {
-		for _, x := range out {
-			taken[x] = false
-		}
-	}()
-	for q := 0; q < k; q++ {
-		pick := -1
-		switch sel {
-		case SelectGreedy:
-			best := -1.0
-			for x := 0; x < n; x++ {
-				if !taken[x] && w[x] > best {
-					pick, best = x, w[x]
-				}
-			}
-		case SelectGradient:
-			total := 0.0
-			for x := 0; x < n; x++ {
-				if !taken[x] {
-					total += w[x]
-				}
-			}
-			if total > 0 && !math.IsInf(total, 0) {
-				target, acc := u[q]*total, 0.0
-				for x := 0; x < n; x++ {
-					if taken[x] {
-						continue
-					}
-					acc += w[x]
-					pick = x
-					if target < acc {
-						break
-					}
-				}
-				break
-			}
-			fallthrough
-		default: // uniform among the remaining
-			left := n - q
-			m := min(int(u[q]*float64(left)), left-1)
-			for x := 0; x < n; x++ {
-				if taken[x] {
-					continue
-				}
-				if m == 0 {
-					pick = x
-					break
-				}
-				m--
-			}
-		}
-		taken[pick] = true
-		out = append(out, pick)
-	}
-	return out
-}

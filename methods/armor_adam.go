@@ -3,8 +3,8 @@ package methods
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -27,74 +27,25 @@ func newAdamState[T float](ts *tileSet[T]) *adamState[T] {
 	}
 }
 
-// adamConsts are the scalars of one Adam update in the storage type: the
-// step size lr/(1−β1^t), 1/(1−β2^t), eps, β1, β2, 1−β1 and 1−β2 (this field
-// order is the assembly kernel's too).
-type adamConsts[T float] struct{ lr1, rb2, eps, b1, b2, c1, c2 T }
-
 // adamUpdate applies one PyTorch-style Adam update (no weight decay) to x
 // with gradient g and moments m, v; bc1 and bc2 are the bias corrections
 // 1−β1^t and 1−β2^t. Entries whose keep is false (when keep is given) get
 // zero gradient: their moments decay as in PyTorch (their values, which
 // nothing reads, are left alone); with keep given, the masked result x⊙keep
 // is also written to s. The arithmetic is in the storage type, as PyTorch's
-// Adam is in its parameters' dtype. Where the processor allows, both loops
-// run in AVX2 assembly (adamFast, adamKeepFast) with bitwise the same
-// results.
+// Adam is in its parameters' dtype. The loops are kernel.Adam and
+// kernel.AdamKeep (AVX2 where the processor has it, bitwise the same).
 func adamUpdate[T float](x, g, m, v []T, keep []bool, s []T, cfg ARMORConfig, bc1, bc2 float64) {
-	c := adamConsts[T]{
-		lr1: T(cfg.LR / bc1), rb2: T(1 / bc2), eps: T(cfg.Eps),
-		b1: T(cfg.Beta1), b2: T(cfg.Beta2), c1: T(1 - cfg.Beta1), c2: T(1 - cfg.Beta2),
+	c := kernel.AdamConsts[T]{
+		LR1: T(cfg.LR / bc1), RB2: T(1 / bc2), Eps: T(cfg.Eps),
+		B1: T(cfg.Beta1), B2: T(cfg.Beta2), C1: T(1 - cfg.Beta1), C2: T(1 - cfg.Beta2),
 	}
 	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
 	if keep == nil {
-		if !adamFast(x, g, m, v, &c) {
-			adamGo(x, g, m, v, &c)
-		}
+		kernel.Adam(x, g, m, v, &c)
 		return
 	}
-	keep, s = keep[:len(x)], s[:len(x)]
-	if !adamKeepFast(x, g, m, v, keep, s, &c) {
-		adamKeepGo(x, g, m, v, keep, s, &c)
-	}
-}
-
-// adamGo is adamUpdate's loop without a mask. The conversions T(…) round
-// every product, so no compiler fuses a multiply-add and the assembly
-// kernel, which performs the same operations lane by lane, agrees bitwise.
-func adamGo[T float](x, g, m, v []T, c *adamConsts[T]) {
-	g, m, v = g[:len(x)], m[:len(x)], v[:len(x)]
-	for k := range x {
-		gk := g[k]
-		mk := T(c.b1*m[k]) + T(c.c1*gk)
-		vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
-		m[k], v[k] = mk, vk
-		x[k] -= T(c.lr1*mk) / (T(math.Sqrt(float64(T(vk*c.rb2)))) + c.eps)
-	}
-}
-
-// adamKeepGo is adamUpdate's masked loop, without branches: a 2:4 mask is
-// as unpredictable as a coin, and mispredicted branches cost more than the
-// arithmetic. With kf = 0 (pruned) the gradient is zero, so the moments
-// decay exactly (β1·m + (1−β1)·0 is β1·m); the value would move too, as in
-// PyTorch, but a pruned value is never read — a group's update writes every
-// value it keeps — so its step is multiplied by 0 (the step is finite: eps >
-// 0) and s gets +0. With kf = 1 every product by kf is exact, so kept
-// entries get exactly the usual update. The conversions T(…) round every
-// product, so no compiler fuses a multiply-add and the assembly kernel,
-// which performs the same operations lane by lane, agrees bitwise.
-func adamKeepGo[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) {
-	g, m, v, keep, s = g[:len(x)], m[:len(x)], v[:len(x)], keep[:len(x)], s[:len(x)]
-	for k := range x {
-		kf := T(b2i(keep[k]))
-		gk := g[k] * kf
-		mk := T(c.b1*m[k]) + T(c.c1*gk)
-		vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
-		m[k], v[k] = mk, vk
-		xk := x[k] - T(kf*(T(c.lr1*mk)/(T(math.Sqrt(float64(T(vk*c.rb2))))+c.eps)))
-		x[k] = xk
-		s[k] = T(xk*kf) + 0 // + 0 turns a pruned −0 into +0
-	}
+	kernel.AdamKeep(x, g, m, v, keep[:len(x)], s[:len(x)], &c)
 }
 
 // step is the paper's continuous step: gradients at the current point (G, Tg
@@ -108,7 +59,7 @@ func (ad *adamState[T]) step(ts *tileSet[T], cfg ARMORConfig, grad bool) float64
 	bc2 := 1 - math.Pow(cfg.Beta2, float64(ad.t))
 	// One parallel loop over A's blocks, B's blocks and V's rows.
 	nA, nB := len(ts.A), len(ts.B)
-	parallelFor(nA+nB+ts.dOut, ts.threads, func(k int) {
+	kernel.For(nA+nB+ts.dOut, ts.threads, func(k int) {
 		switch {
 		case k < nA:
 			adamUpdate(ts.A[k], ad.gA[k], ad.mA[k], ad.vA[k], nil, nil, cfg, bc1, bc2)
@@ -196,96 +147,6 @@ func copyFactors[T float](dA, dB [][]T, dV []T, dKeep []bool, sA, sB [][]T, sV [
 	}
 	copy(dV, sV)
 	copy(dKeep, sKeep)
-}
-
-// selectGroups picks the groups of every tile by cfg's rule: one (the
-// paper), k distinct ones, or all of them (GroupsPerTile). Random draws are
-// made in tile order on one generator before any parallel work, so the choice
-// does not depend on the number of threads. The gradient and greedy rules
-// read ∂L/∂S (ts.GS), which must be current.
-func selectGroups[T float](ts *tileSet[T], cfg ARMORConfig, rng *rand.Rand) []Group {
-	M := ts.p.M
-	nr, nc := len(ts.la.sizes), len(ts.lb.sizes)
-	perTile := make([]int, nr*nc) // groups per tile
-	drawOff := make([]int, nr*nc+1)
-	for t := range perTile {
-		i, j := t/nc, t%nc
-		n := ts.la.sizes[i] * (ts.lb.sizes[j] / M)
-		k := cfg.GroupsPerTile
-		if k <= 0 || k > n {
-			k = n
-		}
-		perTile[t] = k
-		drawOff[t+1] = drawOff[t] + k
-	}
-	all := cfg.GroupsPerTile == 0
-	var draws []float64
-	if !all && cfg.Select != SelectGreedy {
-		draws = make([]float64, drawOff[len(perTile)])
-		for k := range draws {
-			draws[k] = rng.Float64()
-		}
-	}
-	// Group weights for the gradient and greedy rules: the L1 norm of ∂L/∂S
-	// over each group, from refreshGrad's pass when it computed them for
-	// the current GS, else in one pass over GS by column blocks.
-	var wAll []float64
-	gPerRow := ts.dIn / M
-	if !all && cfg.Select != SelectRandom {
-		if ts.wSelValid && ts.gradValid {
-			wAll = ts.wSel
-		} else {
-			wAll = ts.groupWeights()
-			ts.colBlocks(func(r0, rs, j int) {
-				ts.groupWeightsCols(wAll, r0, rs, ts.lb.starts[j], ts.lb.sizes[j])
-			})
-		}
-	}
-	groups := make([]Group, drawOff[len(perTile)])
-	// Per-goroutine scratch: weights, the taken flags and the picks.
-	type pickScratch struct {
-		w     []float64
-		taken []bool
-		picks []int
-	}
-	maxN := slices.Max(ts.la.sizes) * (slices.Max(ts.lb.sizes) / M)
-	scratch := make([]*pickScratch, workers(nr*nc, ts.threads))
-	parallelForWorker(nr*nc, ts.threads, func(wk, t int) {
-		i, j := t/nc, t%nc
-		r0, rs := ts.la.starts[i], ts.la.sizes[i]
-		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		perRow := cs / M
-		n := rs * perRow
-		out := groups[drawOff[t]:drawOff[t+1]]
-		at := func(k int) Group { return Group{Row: r0 + k/perRow, Col: c0 + (k%perRow)*M} }
-		if all {
-			for k := range out {
-				out[k] = at(k)
-			}
-			return
-		}
-		sc := scratch[wk]
-		if sc == nil {
-			sc = &pickScratch{w: make([]float64, maxN), taken: make([]bool, maxN), picks: make([]int, 0, maxN)}
-			scratch[wk] = sc
-		}
-		var w []float64
-		if wAll != nil {
-			w = sc.w[:n]
-			for u := 0; u < rs; u++ {
-				copy(w[u*perRow:(u+1)*perRow], wAll[(r0+u)*gPerRow+c0/M:])
-			}
-		}
-		var u []float64
-		if draws != nil {
-			u = draws[drawOff[t]:drawOff[t+1]]
-		}
-		sc.picks = pickGroups(cfg.Select, w, u, n, len(out), sc.taken, sc.picks)
-		for q, k := range sc.picks {
-			out[q] = at(k)
-		}
-	})
-	return groups
 }
 
 // armorRun32 is an Adam-variant run on a float32 working set.

@@ -16,7 +16,7 @@ import (
 // E = A·S·B − W̄ and the product S·B, both kept exact after every update
 // (E lazily: see tileSet.eStale).
 //
-// It is the float64 view of a tileSet (armor_kernels.go), whose kernels do
+// It is the float64 view of a tileSet (armor_tiles.go), whose kernels do
 // the work; the matrices here share the tile set's arrays. float64 is what
 // the theory variants need: their loss differences between iterations are
 // tiny, and their monotonicity is checked at rounding level. The Adam

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/mat"
 )
@@ -178,19 +179,19 @@ func BenchmarkGemm(b *testing.B) {
 }
 
 func benchGemm[T float](b *testing.B, n, threads int) {
-	a := gmat[T]{rows: n, cols: n, stride: n, data: make([]T, n*n)}
-	c := gmat[T]{rows: n, cols: n, stride: n, data: make([]T, n*n)}
-	for k := range a.data {
-		a.data[k] = T(k%7) - 3
+	a := kernel.Mat[T]{Rows: n, Cols: n, Stride: n, Data: make([]T, n*n)}
+	c := kernel.Mat[T]{Rows: n, Cols: n, Stride: n, Data: make([]T, n*n)}
+	for k := range a.Data {
+		a.Data[k] = T(k%7) - 3
 	}
 	half := n / threads
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		parallelFor(threads, threads, func(t int) {
-			rows := func(m gmat[T]) gmat[T] {
-				return gmat[T]{rows: half, cols: n, stride: n, data: m.data[t*half*n:]}
+		kernel.For(threads, threads, func(t int) {
+			rows := func(m kernel.Mat[T]) kernel.Mat[T] {
+				return kernel.Mat[T]{Rows: half, Cols: n, Stride: n, Data: m.Data[t*half*n:]}
 			}
-			gemm(blas.NoTrans, blas.NoTrans, 1, rows(a), a, 0, rows(c))
+			kernel.Gemm(blas.NoTrans, blas.NoTrans, 1, rows(a), a, 0, rows(c))
 		})
 	}
 	b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

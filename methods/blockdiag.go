@@ -83,3 +83,47 @@ func (bd *BlockDiag) Dense() *mat.Dense {
 func (bd *BlockDiag) blockOf(idx int) int {
 	return blockLayout{sizes: bd.Sizes, starts: bd.Starts}.blockOf(idx)
 }
+
+// blockLayout is how a dimension splits into the diagonal blocks of A or B.
+type blockLayout struct{ sizes, starts []int }
+
+// newBlockLayout splits d into blocks of size b (see BlockSizes).
+func newBlockLayout(d, b int) blockLayout {
+	l := blockLayout{sizes: BlockSizes(d, b)}
+	start := 0
+	for _, s := range l.sizes {
+		l.starts = append(l.starts, start)
+		start += s
+	}
+	return l
+}
+
+// blockOf returns the index of the block holding row/column idx.
+func (l blockLayout) blockOf(idx int) int {
+	for k := len(l.starts) - 1; k >= 0; k-- {
+		if idx >= l.starts[k] {
+			return k
+		}
+	}
+	return 0
+}
+
+// newBlocks returns zeroed blocks shaped like layout l.
+func newBlocks[T float](l blockLayout) [][]T {
+	out := make([][]T, len(l.sizes))
+	for k, s := range l.sizes {
+		out[k] = make([]T, s*s)
+	}
+	return out
+}
+
+// identityBlocks returns the blocks of the identity with layout l.
+func identityBlocks[T float](l blockLayout) [][]T {
+	out := newBlocks[T](l)
+	for k, s := range l.sizes {
+		for u := 0; u < s; u++ {
+			out[k][u*s+u] = 1
+		}
+	}
+	return out
+}

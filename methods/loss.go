@@ -2,9 +2,11 @@ package methods
 
 import (
 	"fmt"
+	"math"
+
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -34,7 +36,7 @@ func Normalize(W mat.Matrix) *Normalization {
 	rows, cols := w.Rows, w.Cols
 	n := &Normalization{R: make([]float64, rows), C: columnNorms(w), Wbar: mat.NewDense(rows, cols, nil)}
 	out := n.Wbar.RawMatrix()
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		row := out.Data[i*out.Stride : i*out.Stride+cols]
 		n.R[i] = normalizeRow(w.Data[i*w.Stride:i*w.Stride+cols], n.C, row)
 	})
@@ -79,7 +81,7 @@ func columnNorms(w blas64.General) []float64 {
 	c := make([]float64, w.Cols)
 	// At least four strips when there are 256 columns or more, for the cores.
 	width := min(colChunk, max(64, (numChunks(w.Cols, 4)+7)/8*8))
-	parallelFor(numChunks(w.Cols, width), 0, func(k int) {
+	kernel.For(numChunks(w.Cols, width), 0, func(k int) {
 		j0, j1 := k*width, min((k+1)*width, w.Cols)
 		acc := c[j0:j1]
 		i := 0
@@ -124,7 +126,7 @@ func (n *Normalization) ToNormalized(What mat.Matrix) *mat.Dense {
 	rows, cols := What.Dims()
 	out := mat.NewDense(rows, cols, nil)
 	w := rawOf(What)
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		row := out.RawRowView(i)
 		src := w.Data[i*w.Stride : i*w.Stride+cols]
 		ri := n.R[i]
@@ -140,7 +142,7 @@ func (n *Normalization) FromNormalized(Wn mat.Matrix) *mat.Dense {
 	rows, cols := Wn.Dims()
 	out := mat.NewDense(rows, cols, nil)
 	w := rawOf(Wn)
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		row := out.RawRowView(i)
 		src := w.Data[i*w.Stride : i*w.Stride+cols]
 		ri := n.R[i]
@@ -157,7 +159,7 @@ func (n *Normalization) FromNormalized(Wn mat.Matrix) *mat.Dense {
 func (n *Normalization) ProxyDenominator(hdiag []float64) float64 {
 	rows, _ := n.Wbar.Dims()
 	partial := make([]float64, rows)
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		partial[i] = proxyDenRow(n.Wbar.RawRowView(i), hdiag)
 	})
 	return sumInOrder(partial)
@@ -203,7 +205,7 @@ func (n *Normalization) ProxyLossNormalized(hdiag []float64, Wn mat.Matrix) floa
 	rows, cols := n.Wbar.Dims()
 	w := rawOf(Wn)
 	num, den := make([]float64, rows), make([]float64, rows)
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		wbar := n.Wbar.RawRowView(i)
 		src := w.Data[i*w.Stride : i*w.Stride+cols]
 		s := 0.0
@@ -225,7 +227,7 @@ func (n *Normalization) ProxyLoss(hdiag []float64, What mat.Matrix) float64 {
 	// Numerator and denominator in one pass over Wbar, each summed per row
 	// and then over the rows in order.
 	num, den := make([]float64, rows), make([]float64, rows)
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		wbar := n.Wbar.RawRowView(i)
 		num[i] = proxyNumRow(w.Data[i*w.Stride:i*w.Stride+cols], wbar, n.C, hdiag, n.R[i])
 		den[i] = proxyDenRow(wbar, hdiag)
@@ -288,7 +290,7 @@ func OutputErrorFromHessian(H mat.Symmetric, W, What mat.Matrix) (float64, error
 	what := rawDense(What)
 	// Δ = W − Ŵ, row by row in parallel.
 	d := blas64.General{Rows: rows, Cols: c, Stride: c, Data: make([]float64, rows*c)}
-	parallelFor(rows, 0, func(i int) {
+	kernel.For(rows, 0, func(i int) {
 		dr := d.Data[i*c : (i+1)*c]
 		wr := w.Data[i*w.Stride : i*w.Stride+c]
 		for j, v := range what.Data[i*what.Stride : i*what.Stride+c] {
@@ -324,7 +326,7 @@ func quadTrace(h blas64.Symmetric, a, b blas64.General) (ta, tb float64) {
 	bounds := equalAreaPanels(h.N, quadTasks)
 	np := len(bounds) - 1
 	pa, pb := make([]float64, np), make([]float64, np)
-	parallelFor(np, 0, func(p int) {
+	kernel.For(np, 0, func(p int) {
 		j0, j1 := bounds[p], bounds[p+1]
 		g := blas64.General{Rows: j1, Cols: j1 - j0, Stride: j1 - j0, Data: make([]float64, j1*(j1-j0))}
 		for k, m := range []blas64.General{a, b} {

@@ -331,7 +331,7 @@ func TestNormalizationMatchesSpecBitwise(t *testing.T) {
 }
 
 // TestMaskMethodsThreadIndependent: 1 and 2 threads give bitwise the same
-// results (parallelFor follows GOMAXPROCS by default).
+// results (kernel.For follows GOMAXPROCS by default).
 func TestMaskMethodsThreadIndependent(t *testing.T) {
 	l := randomLayer(t, 96, 256, 32, 4)
 	run := func(procs int) []*Result {

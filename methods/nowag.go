@@ -1,6 +1,10 @@
 package methods
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/prunebench/armor/internal/kernel"
+)
 
 // NoWagP is the pruning variant of NoWag (Liu et al., 2025), also ARMOR's
 // starting point:
@@ -46,7 +50,7 @@ func NoWagMask(norm *Normalization, hdiag []float64, p Pattern) (*Mask, error) {
 	m := NewMask(rows, cols)
 	// Scores are made and used one row at a time, in a row of scratch per
 	// task, instead of as a d_out × d_in matrix.
-	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
+	kernel.For(numChunks(rows, rowChunk), 0, func(c int) {
 		s, idx := make([]float64, cols), make([]int, p.M)
 		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
 			nowagScores(norm.Wbar.RawRowView(i), hdiag, s)

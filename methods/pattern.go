@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/prunebench/armor/internal/kernel"
 )
 
 // Pattern is an N:M semi-structured sparsity pattern along the input
@@ -150,7 +152,7 @@ func TopNMask(score []float64, rows, cols int, p Pattern) (*Mask, error) {
 	}
 	m := NewMask(rows, cols)
 	// Rows are independent, so any split over goroutines gives the same mask.
-	parallelFor(numChunks(rows, rowChunk), 0, func(c int) {
+	kernel.For(numChunks(rows, rowChunk), 0, func(c int) {
 		idx := make([]int, p.M)
 		for i := c * rowChunk; i < min((c+1)*rowChunk, rows); i++ {
 			selectRow(score[i*cols:(i+1)*cols], m.Keep[i*cols:(i+1)*cols], p, idx)

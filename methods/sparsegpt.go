@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
@@ -158,7 +159,7 @@ func sparseGPTPrune[T float](l *Layer, p Pattern, cfg SparseGPTConfig) (*mat.Den
 		wt = make([]T, rows*cols)
 	}
 	src := l.W.RawMatrix()
-	parallelFor((rows+copyChunk-1)/copyChunk, 0, func(c int) {
+	kernel.For((rows+copyChunk-1)/copyChunk, 0, func(c int) {
 		for i := c * copyChunk; i < min((c+1)*copyChunk, rows); i++ {
 			convertInto(wt[i*cols:(i+1)*cols], src.Data[i*src.Stride:i*src.Stride+cols])
 		}
@@ -185,7 +186,7 @@ func sparseGPTPrune[T float](l *Layer, p Pattern, cfg SparseGPTConfig) (*mat.Den
 	}
 	mask := NewMask(rows, cols)
 	chunks := (rows + sparseGPTChunk - 1) / sparseGPTChunk
-	parallelFor(chunks, 0, func(c int) {
+	kernel.For(chunks, 0, func(c int) {
 		r0, r1 := c*sparseGPTChunk, min((c+1)*sparseGPTChunk, rows)
 		sparseGPTRows(wt[r0*cols:], cols, r1-r0, cols, mask.Keep[r0*cols:r1*cols], u, p, cfg.LazyBlock)
 		if !inPlace {
@@ -193,46 +194,6 @@ func sparseGPTPrune[T float](l *Layer, p Pattern, cfg SparseGPTConfig) (*mat.Den
 		}
 	})
 	return W, mask, nil
-}
-
-// convertInto sets dst[k] = T(src[k]) for every k of the shorter slice (a
-// plain copy when the types agree).
-func convertInto[T, S float](dst []T, src []S) {
-	if d, ok := any(dst).([]S); ok {
-		copy(d, src)
-		return
-	}
-	src = src[:min(len(src), len(dst))]
-	for k, v := range src {
-		dst[k] = T(v)
-	}
-}
-
-// copyChunk is the number of rows of one task of a parallel copy.
-const copyChunk = 64
-
-// copySymUpper copies the upper triangle of H into dst (n × n, row-major,
-// stride n), rounded to T; the strict lower triangle of dst is left
-// untouched. Large copies are memory-bound (and fault in fresh pages), so
-// they run in parallel row chunks.
-func copySymUpper[T float](dst []T, H mat.Symmetric) {
-	n := H.SymmetricDim()
-	if s, ok := H.(*mat.SymDense); ok {
-		raw := s.RawSymmetric()
-		if raw.Uplo == blas.Upper {
-			parallelFor((n+copyChunk-1)/copyChunk, 0, func(c int) {
-				for i := c * copyChunk; i < min((c+1)*copyChunk, n); i++ {
-					convertInto(dst[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
-				}
-			})
-			return
-		}
-	}
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			dst[i*n+j] = T(H.At(i, j))
-		}
-	}
 }
 
 // sparseGPTRows runs SparseGPT's column loop on nr rows of W (row-major with
@@ -320,18 +281,18 @@ func sparseGPTRows[T float](w []T, stride, nr, cols int, keep []bool, u []T, p P
 			}
 			if s2 < i2 {
 				// W[:, s2:i2] −= Err[:, s1:s2] · U[s1:s2, s2:i2].
-				gemm(blas.NoTrans, blas.NoTrans, -1,
-					gmat[T]{rows: nr, cols: s2 - s1, stride: eb, data: errs[s1-i1:]},
-					gmat[T]{rows: s2 - s1, cols: i2 - s2, stride: cols, data: u[s1*cols+s2:]},
-					1, gmat[T]{rows: nr, cols: i2 - s2, stride: stride, data: w[s2:]})
+				kernel.Gemm(blas.NoTrans, blas.NoTrans, -1,
+					kernel.Mat[T]{Rows: nr, Cols: s2 - s1, Stride: eb, Data: errs[s1-i1:]},
+					kernel.Mat[T]{Rows: s2 - s1, Cols: i2 - s2, Stride: cols, Data: u[s1*cols+s2:]},
+					1, kernel.Mat[T]{Rows: nr, Cols: i2 - s2, Stride: stride, Data: w[s2:]})
 			}
 		}
 		if i2 < cols {
 			// W[:, i2:] −= Err · U[i1:i2, i2:].
-			gemm(blas.NoTrans, blas.NoTrans, -1,
-				gmat[T]{rows: nr, cols: cnt, stride: eb, data: errs},
-				gmat[T]{rows: cnt, cols: cols - i2, stride: cols, data: u[i1*cols+i2:]},
-				1, gmat[T]{rows: nr, cols: cols - i2, stride: stride, data: w[i2:]})
+			kernel.Gemm(blas.NoTrans, blas.NoTrans, -1,
+				kernel.Mat[T]{Rows: nr, Cols: cnt, Stride: eb, Data: errs},
+				kernel.Mat[T]{Rows: cnt, Cols: cols - i2, Stride: cols, Data: u[i1*cols+i2:]},
+				1, kernel.Mat[T]{Rows: nr, Cols: cols - i2, Stride: stride, Data: w[i2:]})
 		}
 	}
 }
@@ -464,14 +425,14 @@ func ulCholesky[T float](a []T, n int) bool {
 		if k0 == 0 {
 			break
 		}
-		am := gmat[T]{rows: n, cols: n, stride: n, data: a}
-		vkk := am.sub(k0, k0, m, m)
-		parallelFor((k0+panelChunk-1)/panelChunk, 0, func(c int) {
+		am := kernel.Mat[T]{Rows: n, Cols: n, Stride: n, Data: a}
+		vkk := am.Sub(k0, k0, m, m)
+		kernel.For((k0+panelChunk-1)/panelChunk, 0, func(c int) {
 			r0, r1 := c*panelChunk, min((c+1)*panelChunk, k0)
-			trsm(blas.Right, blas.Upper, blas.Trans, 1, vkk, am.sub(r0, k0, r1-r0, m))
+			kernel.Trsm(blas.Right, blas.Upper, blas.Trans, 1, vkk, am.Sub(r0, k0, r1-r0, m))
 		})
 		// A[:k0, :k0] −= P·Pᵀ, P = V[:k0, k0:k1].
-		symRankK(blas.NoTrans, -1, am.sub(0, k0, k0, m), am.sub(0, 0, k0, k0), cholTasks)
+		symRankK(blas.NoTrans, -1, am.Sub(0, k0, k0, m), am.Sub(0, 0, k0, k0), cholTasks)
 	}
 	return true
 }
@@ -503,7 +464,7 @@ func ulCholeskySmall[T float](a []T, n, m int, tmp []float64) bool {
 // diagonal; false if V is singular.
 func upperInverse[T float](v []T, n int) ([]T, bool) {
 	u := make([]T, n*n)
-	parallelFor((n+copyChunk-1)/copyChunk, 0, func(c int) {
+	kernel.For((n+copyChunk-1)/copyChunk, 0, func(c int) {
 		for i := c * copyChunk; i < min((c+1)*copyChunk, n); i++ {
 			copy(u[i*n+i:(i+1)*n], v[i*n+i:(i+1)*n])
 		}
@@ -526,7 +487,7 @@ func invUpper[T float](a []T, stride, n int) bool {
 	n1 := (n/2 + 63) / 64 * 64
 	n2 := n - n1
 	var ok [2]bool
-	parallelFor(2, 0, func(k int) {
+	kernel.For(2, 0, func(k int) {
 		if k == 0 {
 			ok[0] = invUpper(a, stride, n1)
 		} else {
@@ -536,15 +497,15 @@ func invUpper[T float](a []T, stride, n int) bool {
 	if !ok[0] || !ok[1] {
 		return false
 	}
-	am := gmat[T]{rows: n, cols: n, stride: stride, data: a}
-	ainv, cinv := am.sub(0, 0, n1, n1), am.sub(n1, n1, n2, n2)
-	parallelFor((n2+panelChunk-1)/panelChunk, 0, func(c int) {
+	am := kernel.Mat[T]{Rows: n, Cols: n, Stride: stride, Data: a}
+	ainv, cinv := am.Sub(0, 0, n1, n1), am.Sub(n1, n1, n2, n2)
+	kernel.For((n2+panelChunk-1)/panelChunk, 0, func(c int) {
 		c0, c1 := c*panelChunk, min((c+1)*panelChunk, n2)
-		trmm(blas.Left, blas.Upper, blas.NoTrans, -1, ainv, am.sub(0, n1+c0, n1, c1-c0))
+		kernel.Trmm(blas.Left, blas.Upper, blas.NoTrans, -1, ainv, am.Sub(0, n1+c0, n1, c1-c0))
 	})
-	parallelFor((n1+panelChunk-1)/panelChunk, 0, func(c int) {
+	kernel.For((n1+panelChunk-1)/panelChunk, 0, func(c int) {
 		r0, r1 := c*panelChunk, min((c+1)*panelChunk, n1)
-		trmm(blas.Right, blas.Upper, blas.NoTrans, 1, cinv, am.sub(r0, n1, r1-r0, n2))
+		kernel.Trmm(blas.Right, blas.Upper, blas.NoTrans, 1, cinv, am.Sub(r0, n1, r1-r0, n2))
 	})
 	return true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -96,7 +97,7 @@ func (a *Accumulator) Add(X mat.Matrix) error {
 	if a.gram32 && a.gram != nil {
 		a.addSumSq(g)
 		x := a.float32Buf(r * c)
-		parallelFor((r+copyChunk-1)/copyChunk, 0, func(k int) {
+		kernel.For((r+copyChunk-1)/copyChunk, 0, func(k int) {
 			for i := k * copyChunk; i < min((k+1)*copyChunk, r); i++ {
 				convertInto(x[i*c:(i+1)*c], g.Data[i*g.Stride:i*g.Stride+c])
 			}
@@ -176,7 +177,7 @@ func (a *Accumulator) addSumSq(g blas64.General) {
 func (a *Accumulator) gramAdd32(x []float32, rows int) {
 	d := a.dIn
 	bounds := equalAreaPanels(d, gramTasks)
-	nw := workers(len(bounds)-1, 0)
+	nw := kernel.Workers(len(bounds)-1, 0)
 	area := 0
 	for k := 1; k < len(bounds); k++ {
 		area = max(area, bounds[k]*(bounds[k]-bounds[k-1]))
@@ -189,22 +190,22 @@ func (a *Accumulator) gramAdd32(x []float32, rows int) {
 			a.panels[w] = make([]float32, area)
 		}
 	}
-	xm := gmat[float32]{rows: rows, cols: d, stride: d, data: x}
+	xm := kernel.Mat[float32]{Rows: rows, Cols: d, Stride: d, Data: x}
 	g := a.gram.RawSymmetric()
-	parallelForWorker(len(bounds)-1, 0, func(w, k int) {
+	kernel.ForWorker(len(bounds)-1, 0, func(w, k int) {
 		j0, j1 := bounds[k], bounds[k+1]
 		wd := j1 - j0
 		// P holds rows 0..j1 of the columns j0..j1 of XᵀX (stride wd).
-		pm := gmat[float32]{rows: j1, cols: wd, stride: wd, data: a.panels[w][:j1*wd]}
-		xp := xm.sub(0, j0, rows, wd)
+		pm := kernel.Mat[float32]{Rows: j1, Cols: wd, Stride: wd, Data: a.panels[w][:j1*wd]}
+		xp := xm.Sub(0, j0, rows, wd)
 		if j0 > 0 {
-			gemm(blas.Trans, blas.NoTrans, 1, xm.sub(0, 0, rows, j0), xp, 0, pm.sub(0, 0, j0, wd))
+			kernel.Gemm(blas.Trans, blas.NoTrans, 1, xm.Sub(0, 0, rows, j0), xp, 0, pm.Sub(0, 0, j0, wd))
 		}
-		syrk(blas.Trans, 1, xp, 0, pm.sub(j0, 0, wd, wd))
+		kernel.Syrk(blas.Trans, 1, xp, 0, pm.Sub(j0, 0, wd, wd))
 		for i := 0; i < j1; i++ {
 			c0 := max(i, j0) // the upper triangle only
 			gr := g.Data[i*g.Stride+c0 : i*g.Stride+j1]
-			pr := pm.data[i*wd+c0-j0 : i*wd+wd]
+			pr := pm.Data[i*wd+c0-j0 : i*wd+wd]
 			for t, v := range pr {
 				gr[t] += float64(v)
 			}
@@ -217,8 +218,8 @@ const gramTasks = 8
 
 // gramAdd adds XᵀX to the upper triangle of C, in parallel (symRankK).
 func gramAdd(c blas64.Symmetric, x blas64.General) {
-	symRankK(blas.Trans, 1, gmat[float64]{rows: x.Rows, cols: x.Cols, stride: x.Stride, data: x.Data},
-		gmat[float64]{rows: c.N, cols: c.N, stride: c.Stride, data: c.Data}, gramTasks)
+	symRankK(blas.Trans, 1, kernel.Mat[float64]{Rows: x.Rows, Cols: x.Cols, Stride: x.Stride, Data: x.Data},
+		kernel.Mat[float64]{Rows: c.N, Cols: c.N, Stride: c.Stride, Data: c.Data}, gramTasks)
 }
 
 // symRankK is a parallel BLAS syrk on the upper triangle of the square C:
@@ -230,26 +231,26 @@ func gramAdd(c blas64.Symmetric, x blas64.General) {
 // overhead, (M+N)/(2MN) of the flops of an M × N product, low. Each entry of
 // C is written by one task only and the panels depend on n alone, so C does
 // not depend on the number of cores.
-func symRankK[T float](t blas.Transpose, alpha T, x, c gmat[T], tasks int) {
-	bounds := equalAreaPanels(c.rows, tasks)
+func symRankK[T float](t blas.Transpose, alpha T, x, c kernel.Mat[T], tasks int) {
+	bounds := equalAreaPanels(c.Rows, tasks)
 	// cols returns X's rows (NoTrans) or columns (Trans) j0..j1.
-	cols := func(j0, j1 int) gmat[T] {
+	cols := func(j0, j1 int) kernel.Mat[T] {
 		if t == blas.NoTrans {
-			return x.sub(j0, 0, j1-j0, x.cols)
+			return x.Sub(j0, 0, j1-j0, x.Cols)
 		}
-		return x.sub(0, j0, x.rows, j1-j0)
+		return x.Sub(0, j0, x.Rows, j1-j0)
 	}
 	t2 := blas.Trans
 	if t == blas.Trans {
 		t2 = blas.NoTrans
 	}
-	parallelFor(len(bounds)-1, 0, func(k int) {
+	kernel.For(len(bounds)-1, 0, func(k int) {
 		j0, j1 := bounds[k], bounds[k+1]
 		xp := cols(j0, j1)
 		if j0 > 0 {
-			gemm(t, t2, alpha, cols(0, j0), xp, 1, c.sub(0, j0, j0, j1-j0))
+			kernel.Gemm(t, t2, alpha, cols(0, j0), xp, 1, c.Sub(0, j0, j0, j1-j0))
 		}
-		syrk(t, alpha, xp, 1, c.sub(j0, j0, j1-j0, j1-j0))
+		kernel.Syrk(t, alpha, xp, 1, c.Sub(j0, j0, j1-j0, j1-j0))
 	})
 }
 
@@ -284,7 +285,7 @@ func (a *Accumulator) Stats() (*Stats, error) {
 		s.H = mat.NewSymDense(a.dIn, nil)
 		h, g := s.H.RawSymmetric(), a.gram.RawSymmetric()
 		d, f := a.dIn, 2/n
-		parallelFor((d+copyChunk-1)/copyChunk, 0, func(c int) {
+		kernel.For((d+copyChunk-1)/copyChunk, 0, func(c int) {
 			for i := c * copyChunk; i < min((c+1)*copyChunk, d); i++ {
 				hr, gr := h.Data[i*h.Stride+i:i*h.Stride+d], g.Data[i*g.Stride+i:i*g.Stride+d]
 				for j, v := range gr {

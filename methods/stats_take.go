@@ -1,6 +1,10 @@
 package methods
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/prunebench/armor/internal/kernel"
+)
 
 // TakeStats is Stats for an accumulator that is not used again: the full
 // H is scaled in place in the accumulator's own Gram storage instead of a
@@ -22,7 +26,7 @@ func (a *Accumulator) TakeStats() (*Stats, error) {
 	}
 	h := g.RawSymmetric()
 	d, f := a.dIn, 2/float64(a.n)
-	parallelFor((d+copyChunk-1)/copyChunk, 0, func(c int) {
+	kernel.For((d+copyChunk-1)/copyChunk, 0, func(c int) {
 		for i := c * copyChunk; i < min((c+1)*copyChunk, d); i++ {
 			row := h.Data[i*h.Stride+i : i*h.Stride+d]
 			for j, v := range row {

@@ -13,8 +13,8 @@ GLOBL absMask64<>(SB), RODATA|NOPTR, $8
 // w[r·ldw + q] = ((|x0| + |x1|) + |x2|) + |x3| in float64, x0…x3 being
 // x[r·ldx + 4q …]. Four groups at a time are widened to float64 and
 // transposed in registers so that each lane adds its group's entries in the
-// scalar loop's order: the results are bitwise those of groupWeightsCols's
-// Go loop.
+// scalar loop's order: the results are bitwise those of groupL1Go
+// (loops.go).
 TEXT ·groupL1F32(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DI
 	MOVQ ldw+8(FP), R8
@@ -118,8 +118,8 @@ adone:
 // func axpy3F32(gr, tg, gs, d, bdh *float32, au, tu float32, n int)
 //
 // gr += au·d, tg += tu·d and gs += tu·bdh over n entries (a multiple of 32
-// bytes' worth), each a product rounded and then a sum rounded, as the Go
-// loop of applyPendingGrad: bitwise its result.
+// bytes' worth), each a product rounded and then a sum rounded, as axpy3Go
+// (loops.go): bitwise its result.
 TEXT ·axpy3F32(SB), NOSPLIT, $0-56
 	MOVQ gr+0(FP), DI
 	MOVQ tg+8(FP), SI
@@ -157,7 +157,7 @@ xdone:
 //
 // s[k] = v[k] where keep[k], else +0, for k < n (a multiple of 32 bytes'
 // worth): the mask widened and compared with zero, then and-not, so
-// without a branch; bitwise the Go loop of tileSet.refresh.
+// without a branch; bitwise keepCopyGo (loops.go).
 TEXT ·keepCopyF32(SB), NOSPLIT, $0-32
 	MOVQ s+0(FP), DI
 	MOVQ v+8(FP), SI
@@ -188,8 +188,8 @@ kdone:
 // For each of rows rows and each of ng groups of four (ng a multiple of 4):
 // w[r·ldw + q] = ((|x0| + |x1|) + |x2|) + |x3| in float64, x0…x3 being
 // x[r·ldx + 4q …]. Four groups at a time are transposed in registers so that each lane adds its group's entries in the
-// scalar loop's order: the results are bitwise those of groupWeightsCols's
-// Go loop.
+// scalar loop's order: the results are bitwise those of groupL1Go
+// (loops.go).
 TEXT ·groupL1F64(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DI
 	MOVQ ldw+8(FP), R8
@@ -293,8 +293,8 @@ adone:
 // func axpy3F64(gr, tg, gs, d, bdh *float64, au, tu float64, n int)
 //
 // gr += au·d, tg += tu·d and gs += tu·bdh over n entries (a multiple of 32
-// bytes' worth), each a product rounded and then a sum rounded, as the Go
-// loop of applyPendingGrad: bitwise its result.
+// bytes' worth), each a product rounded and then a sum rounded, as axpy3Go
+// (loops.go): bitwise its result.
 TEXT ·axpy3F64(SB), NOSPLIT, $0-64
 	MOVQ gr+0(FP), DI
 	MOVQ tg+8(FP), SI
@@ -332,7 +332,7 @@ xdone:
 //
 // s[k] = v[k] where keep[k], else +0, for k < n (a multiple of 32 bytes'
 // worth): the mask widened and compared with zero, then and-not, so
-// without a branch; bitwise the Go loop of tileSet.refresh.
+// without a branch; bitwise keepCopyGo (loops.go).
 TEXT ·keepCopyF64(SB), NOSPLIT, $0-32
 	MOVQ s+0(FP), DI
 	MOVQ v+8(FP), SI
@@ -362,8 +362,7 @@ kdone:
 //
 // For v < n (a multiple of 4), with l_q = l0 + q·ld: d = ((d0·l0[v] +
 // d1·l1[v]) + d2·l2[v]) + d3·l3[v], grow[v] += kr·d and w[v] += d, every
-// operation rounded as in the Go loop of ARMORState.sweepTile: bitwise its
-// result.
+// operation rounded as in rank4Go (loops.go): bitwise its result.
 TEXT ·rank4Update(SB), NOSPLIT, $0-80
 	MOVQ grow+0(FP), DI
 	MOVQ w+8(FP), SI

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -41,7 +42,7 @@ import (
 //     the current values lowers the quadratic at every iteration). The
 //     sparse-core sweeps re-solve the values of every group they visit, so
 //     with all groups swept the separate value update adds little.
-//   - Sweeps: several sparse-core sweeps (SweepCore, armor_sweep.go) per
+//   - Sweeps: several sparse-core sweeps (SweepCore, armor_theory_sweep.go) per
 //     continuous step.
 //   - Extrapolate: after each iteration, a trial step along the iteration's
 //     change of (A, B, values), kept only if it lowers the loss.
@@ -110,7 +111,7 @@ func (r *armorRun) extrapolate() {
 		step(st.B.Blocks[k], x.prevB.Blocks[k])
 	}
 	v, s, ps, keep := st.V.RawMatrix().Data, st.S.RawMatrix().Data, x.prevS.RawMatrix().Data, st.Mask.Keep
-	parallelFor(st.dOut, st.threads, func(i int) {
+	kernel.For(st.dOut, st.threads, func(i int) {
 		for k := i * st.dIn; k < (i+1)*st.dIn; k++ {
 			if keep[k] && x.prevKeep[k] {
 				v[k] = s[k] + float64(x.lambda*(s[k]-ps[k]))
@@ -217,7 +218,7 @@ func (r *armorRun) updateA(exact bool) {
 		st.blockGrads(r.gA, nil)
 	}
 	panel := r.scratchPanel()
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+	kernel.For(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
 		PP := mat.NewSymDense(rs, nil)
 		QP := mat.NewDense(rs, rs, nil)
@@ -232,9 +233,9 @@ func (r *armorRun) updateA(exact bool) {
 				dst[v] = x * st.h[v]
 			}
 		}
-		gemm64(blas.NoTrans, blas.Trans, 1, sbd, sb, 0, pp)
+		kernel.Gemm64(blas.NoTrans, blas.Trans, 1, sbd, sb, 0, pp)
 		if exact {
-			gemm64(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, 0, st.dIn), sbd, 0, QP.RawMatrix())
+			kernel.Gemm64(blas.NoTrans, blas.Trans, 1, view(st.wbar, r0, rs, 0, st.dIn), sbd, 0, QP.RawMatrix())
 		}
 		symFromGeneral(PP, pp)
 		Ai := mat.NewDense(rs, rs, st.A.Blocks[i])
@@ -263,18 +264,18 @@ func (r *armorRun) updateB(exact bool) {
 	// then per column block C_jᵀC_j and C_jᵀW̄_j as products of inner
 	// dimension d_out.
 	as := r.scratchPanel()
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+	kernel.For(len(st.A.Sizes), st.threads, func(i int) {
 		r0, rs := st.A.Starts[i], st.A.Sizes[i]
-		gemm64(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, 0, st.dIn), 0, view(as, r0, rs, 0, st.dIn))
+		kernel.Gemm64(blas.NoTrans, blas.NoTrans, 1, blockView(st.A, i), view(st.S, r0, rs, 0, st.dIn), 0, view(as, r0, rs, 0, st.dIn))
 	})
-	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+	kernel.For(len(st.B.Sizes), st.threads, func(j int) {
 		c0, cs := st.B.Starts[j], st.B.Sizes[j]
 		cc := blas64.General{Rows: cs, Cols: cs, Stride: cs, Data: make([]float64, cs*cs)}
 		CW := mat.NewDense(cs, cs, nil)
 		cj := view(as, 0, st.dOut, c0, cs)
-		gemm64(blas.Trans, blas.NoTrans, 1, cj, cj, 0, cc)
+		kernel.Gemm64(blas.Trans, blas.NoTrans, 1, cj, cj, 0, cc)
 		if exact {
-			gemm64(blas.Trans, blas.NoTrans, 1, cj, view(st.wbar, 0, st.dOut, c0, cs), 0, CW.RawMatrix())
+			kernel.Gemm64(blas.Trans, blas.NoTrans, 1, cj, view(st.wbar, 0, st.dOut, c0, cs), 0, CW.RawMatrix())
 		}
 		CC := mat.NewSymDense(cs, nil)
 		symFromGeneral(CC, cc)
@@ -306,7 +307,7 @@ func (r *armorRun) updateV(exact bool) {
 	// λmax(A_iᵀA_i) and B_j·D_j·B_jᵀ per block.
 	K := make([]*mat.SymDense, nr)
 	lamA := make([]float64, nr)
-	parallelFor(nr, st.threads, func(i int) {
+	kernel.For(nr, st.threads, func(i int) {
 		s := st.A.Sizes[i]
 		k := mat.NewSymDense(s, nil)
 		k.SymOuterK(1, mat.NewDense(s, s, st.A.Blocks[i]).T())
@@ -314,7 +315,7 @@ func (r *armorRun) updateV(exact bool) {
 	})
 	Lm := make([]*mat.SymDense, nc)
 	lamB := make([]float64, nc)
-	parallelFor(nc, st.threads, func(j int) {
+	kernel.For(nc, st.threads, func(j int) {
 		s, c0 := st.B.Sizes[j], st.B.Starts[j]
 		bd := mat.NewDense(s, s, nil)
 		for u := 0; u < s; u++ {
@@ -331,7 +332,7 @@ func (r *armorRun) updateV(exact bool) {
 		return
 	}
 	// One 1/β step per tile, β_ij = 2·λmax(K_i)·λmax(L_j)/denom.
-	parallelFor(nr*nc, st.threads, func(t int) {
+	kernel.For(nr*nc, st.threads, func(t int) {
 		i, j := t/nc, t%nc
 		beta := 2 * lamA[i] * lamB[j] / st.denom
 		if beta <= 0 {
@@ -411,7 +412,7 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 			z[k] = 0
 		}
 	}
-	parallelFor(nt, st.threads, func(t int) {
+	kernel.For(nt, st.threads, func(t int) {
 		var s, rr float64
 		tileDo(t, func(k int) {
 			precond(k)
@@ -434,15 +435,15 @@ func (r *armorRun) exactV(K, L *BlockDiag) {
 	}
 	for it := 0; it < maxIt; it++ {
 		// ap = c·mask⊙(K·P·L), as panel products.
-		parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+		kernel.For(len(st.B.Sizes), st.threads, func(j int) {
 			c0, cs := st.B.Starts[j], st.B.Sizes[j]
-			gemm64(blas.NoTrans, blas.NoTrans, 1, view(P, 0, st.dOut, c0, cs), blockView(L, j), 0, view(T, 0, st.dOut, c0, cs))
+			kernel.Gemm64(blas.NoTrans, blas.NoTrans, 1, view(P, 0, st.dOut, c0, cs), blockView(L, j), 0, view(T, 0, st.dOut, c0, cs))
 		})
-		parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+		kernel.For(len(st.A.Sizes), st.threads, func(i int) {
 			r0, rs := st.A.Starts[i], st.A.Sizes[i]
 			blas64.Gemm(blas.NoTrans, blas.NoTrans, c, blockView(K, i), view(T, r0, rs, 0, st.dIn), 0, view(AP, r0, rs, 0, st.dIn))
 		})
-		parallelFor(nt, st.threads, func(t int) {
+		kernel.For(nt, st.threads, func(t int) {
 			if done[t] {
 				return
 			}

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package methods
+package kernel
 
 import (
 	"fmt"
@@ -27,7 +27,7 @@ func TestGemmFMA(t *testing.T) {
 	t.Run("float64", testGemmFMA[float64])
 }
 
-func testGemmFMA[T float](t *testing.T) {
+func testGemmFMA[T Float](t *testing.T) {
 	w := 16
 	if _, f64 := any(T(0)).(float64); f64 {
 		w = 8
@@ -55,7 +55,7 @@ func testGemmFMA[T float](t *testing.T) {
 	}
 }
 
-func checkGemmFMA[T float](t *testing.T, m, n, k int, trans, bt bool, from string, integer bool) {
+func checkGemmFMA[T Float](t *testing.T, m, n, k int, trans, bt bool, from string, integer bool) {
 	rng := rand.New(rand.NewPCG(uint64(m*1000+k), 3))
 	draw := func(n int) []T {
 		x := make([]T, n)
@@ -137,7 +137,7 @@ func BenchmarkGemmFMA(b *testing.B) {
 	b.Run("float64", benchGemmFMA[float64])
 }
 
-func benchGemmFMA[T float](b *testing.B) {
+func benchGemmFMA[T Float](b *testing.B) {
 	shapes := []struct {
 		name    string
 		m, n, k int

@@ -4,163 +4,9 @@ import (
 	"math"
 	"slices"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/blas64"
 )
-
-// float is the storage type of ARMOR's tile kernels. float64 is the default
-// and the only type of the theory variants; float32 (ARMORConfig.Precision)
-// halves the memory traffic and runs the tile products on sgemm, about twice
-// dgemm's rate. Whatever the storage type, sums that decide something — the
-// loss, the selection weights, each group's least-squares solve — accumulate
-// in float64.
-type float interface{ float32 | float64 }
-
-// gmat is a row-major view of rows × cols entries with the given row stride.
-type gmat[T float] struct {
-	rows, cols, stride int
-	data               []T
-}
-
-// gemm computes c = alpha·op(a)·op(b) + beta·c with blas64 or blas32.
-func gemm[T float](tA, tB blas.Transpose, alpha T, a, b gmat[T], beta T, c gmat[T]) {
-	switch ad := any(a.data).(type) {
-	case []float64:
-		g := func(m gmat[T]) blas64.General {
-			return blas64.General{Rows: m.rows, Cols: m.cols, Stride: m.stride, Data: any(m.data).([]float64)}
-		}
-		blas64.Gemm(tA, tB, float64(alpha), blas64.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, g(b), float64(beta), g(c))
-	case []float32:
-		g := func(m gmat[T]) blas32.General {
-			return blas32.General{Rows: m.rows, Cols: m.cols, Stride: m.stride, Data: any(m.data).([]float32)}
-		}
-		blas32.Gemm(tA, tB, float32(alpha), blas32.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, g(b), float32(beta), g(c))
-	}
-}
-
-// tileGemm computes c = op(a)·op(b) (f nil) or c = ±f + op(a)·op(b) (−
-// when neg) for ARMOR's tile products. On a processor with AVX2 and FMA,
-// and when c's width is a multiple of the kernel's panel width, it
-// runs the assembly kernels of gemmFMA: they read a in place and pack b in
-// L2-sized blocks (no pass zeroing c or copying f), and each entry is one
-// fused multiply-add chain in a fixed order, so the result is bitwise
-// independent of the threads as with BLAS. Otherwise it copies ±f into c
-// and calls gemm.
-func tileGemm[T float](tA, tB blas.Transpose, a, b gmat[T], c gmat[T], f *gmat[T], neg bool) {
-	m, k, rs, ks := a.rows, a.cols, a.stride, 1
-	if tA == blas.Trans {
-		m, k, rs, ks = a.cols, a.rows, 1, a.stride
-	}
-	var fd []T
-	ldf := 0
-	if f != nil {
-		fd, ldf = f.data, f.stride
-	}
-	if gemmFMA(m, c.cols, k, a.data, rs, ks, b.data, b.stride, tB == blas.Trans, c.data, c.stride, fd, ldf, neg) {
-		return
-	}
-	beta := T(0)
-	if f != nil {
-		beta = 1
-		for r := 0; r < c.rows; r++ {
-			cr, fr := c.data[r*c.stride:r*c.stride+c.cols], f.data[r*f.stride:r*f.stride+c.cols]
-			for k, v := range fr {
-				if neg {
-					v = -v
-				}
-				cr[k] = v
-			}
-		}
-	}
-	gemm(tA, tB, 1, a, b, beta, c)
-}
-
-// gemm64 is blas64.Gemm for the theory variants' panel products: with
-// alpha = 1 and beta = 0 it is tileGemm (the FMA kernels when it can).
-func gemm64(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
-	if alpha == 1 && beta == 0 {
-		g := func(m blas64.General) gmat[float64] {
-			return gmat[float64]{rows: m.Rows, cols: m.Cols, stride: m.Stride, data: m.Data}
-		}
-		tileGemm(tA, tB, g(a), g(b), g(c), nil, false)
-		return
-	}
-	blas64.Gemm(tA, tB, alpha, a, b, beta, c)
-}
-
-// sub returns the rows × cols block of m starting at (r0, c0).
-func (m gmat[T]) sub(r0, c0, rows, cols int) gmat[T] {
-	return gmat[T]{rows: rows, cols: cols, stride: m.stride, data: m.data[r0*m.stride+c0:]}
-}
-
-// trsm solves op(a)·X = alpha·b (side Left) or X·op(a) = alpha·b (side
-// Right) for X, overwriting b, with blas64 or blas32; a is square, triangular
-// (uplo) with a non-unit diagonal.
-func trsm[T float](s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
-	triangular(blas64.Trsm, blas32.Trsm, s, ul, tA, alpha, a, b)
-}
-
-// trmm computes b = alpha·op(a)·b (side Left) or b = alpha·b·op(a) (side
-// Right) with blas64 or blas32; a is square, triangular (uplo) with a
-// non-unit diagonal.
-func trmm[T float](s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
-	triangular(blas64.Trmm, blas32.Trmm, s, ul, tA, alpha, a, b)
-}
-
-// triangular calls f64 or f32 (blas64/blas32's Trsm or Trmm, which share a
-// signature) on a as a non-unit triangular matrix and b, by storage type.
-func triangular[T float](
-	f64 func(blas.Side, blas.Transpose, float64, blas64.Triangular, blas64.General),
-	f32 func(blas.Side, blas.Transpose, float32, blas32.Triangular, blas32.General),
-	s blas.Side, ul blas.Uplo, tA blas.Transpose, alpha T, a, b gmat[T]) {
-	switch ad := any(a.data).(type) {
-	case []float64:
-		f64(s, tA, float64(alpha), blas64.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
-			blas64.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float64)})
-	case []float32:
-		f32(s, tA, float32(alpha), blas32.Triangular{Uplo: ul, Diag: blas.NonUnit, N: a.rows, Stride: a.stride, Data: ad},
-			blas32.General{Rows: b.rows, Cols: b.cols, Stride: b.stride, Data: any(b.data).([]float32)})
-	}
-}
-
-// syrk computes the upper triangle of c = alpha·a·aᵀ + beta·c (t = NoTrans)
-// or c = alpha·aᵀ·a + beta·c (t = Trans) with blas64 or blas32; c is square
-// and its strict lower triangle is not referenced.
-func syrk[T float](t blas.Transpose, alpha T, a gmat[T], beta T, c gmat[T]) {
-	switch ad := any(a.data).(type) {
-	case []float64:
-		blas64.Syrk(t, float64(alpha), blas64.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, float64(beta),
-			blas64.Symmetric{Uplo: blas.Upper, N: c.rows, Stride: c.stride, Data: any(c.data).([]float64)})
-	case []float32:
-		blas32.Syrk(t, float32(alpha), blas32.General{Rows: a.rows, Cols: a.cols, Stride: a.stride, Data: ad}, float32(beta),
-			blas32.Symmetric{Uplo: blas.Upper, N: c.rows, Stride: c.stride, Data: any(c.data).([]float32)})
-	}
-}
-
-// blockLayout is how a dimension splits into the diagonal blocks of A or B.
-type blockLayout struct{ sizes, starts []int }
-
-// newBlockLayout splits d into blocks of size b (see BlockSizes).
-func newBlockLayout(d, b int) blockLayout {
-	l := blockLayout{sizes: BlockSizes(d, b)}
-	start := 0
-	for _, s := range l.sizes {
-		l.starts = append(l.starts, start)
-		start += s
-	}
-	return l
-}
-
-// blockOf returns the index of the block holding row/column idx.
-func (l blockLayout) blockOf(idx int) int {
-	for k := len(l.starts) - 1; k >= 0; k-- {
-		if idx >= l.starts[k] {
-			return k
-		}
-	}
-	return 0
-}
 
 // tileSet is the working set of ARMOR's factorization Ŵn = A·(V⊙M)·B in
 // normalized space, in storage type T: the diagonal blocks of A and B, the
@@ -201,14 +47,14 @@ type tileSet[T float] struct {
 }
 
 // sub returns the (r0, c0) sub-block of a d_out × d_in array m.
-func (ts *tileSet[T]) sub(m []T, r0, rs, c0, cs int) gmat[T] {
-	return gmat[T]{rows: rs, cols: cs, stride: ts.dIn, data: m[r0*ts.dIn+c0:]}
+func (ts *tileSet[T]) sub(m []T, r0, rs, c0, cs int) kernel.Mat[T] {
+	return kernel.Mat[T]{Rows: rs, Cols: cs, Stride: ts.dIn, Data: m[r0*ts.dIn+c0:]}
 }
 
 // blk returns diagonal block k of blocks as a matrix.
-func blk[T float](blocks [][]T, k int, l blockLayout) gmat[T] {
+func blk[T float](blocks [][]T, k int, l blockLayout) kernel.Mat[T] {
 	s := l.sizes[k]
-	return gmat[T]{rows: s, cols: s, stride: s, data: blocks[k]}
+	return kernel.Mat[T]{Rows: s, Cols: s, Stride: s, Data: blocks[k]}
 }
 
 // tileOf returns the tile (row block, column block) holding group g.
@@ -219,18 +65,10 @@ func (ts *tileSet[T]) tileOf(g Group) (int, int) {
 // refresh recomputes S = V⊙M, S·B and E from scratch and marks the
 // gradients stale.
 func (ts *tileSet[T]) refresh() {
-	parallelFor(ts.dOut, ts.threads, func(i int) {
+	kernel.For(ts.dOut, ts.threads, func(i int) {
 		lo, hi := i*ts.dIn, (i+1)*ts.dIn
 		s, v, keep := ts.S[lo:hi], ts.V[lo:hi], ts.keep[lo:hi]
-		done := keepCopyFast(s, v, keep) // AVX2, no branch per entry
-		s, v, keep = s[done:], v[done:], keep[done:]
-		for k := range s {
-			if keep[k] {
-				s[k] = v[k]
-			} else {
-				s[k] = 0
-			}
-		}
+		kernel.KeepCopy(s, v, keep)
 	})
 	ts.forward()
 	ts.gradValid = false
@@ -249,7 +87,7 @@ func (ts *tileSet[T]) forward() {
 func (ts *tileSet[T]) forwardSB() {
 	ts.colBlocks(func(r0, rs, j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		tileGemm(blas.NoTrans, blas.NoTrans, ts.sub(ts.S, r0, rs, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, r0, rs, c0, cs), nil, false)
+		kernel.MulAdd(blas.NoTrans, blas.NoTrans, ts.sub(ts.S, r0, rs, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.SB, r0, rs, c0, cs), nil, false)
 	})
 }
 
@@ -266,10 +104,10 @@ const colChunkRows = 48
 func (ts *tileSet[T]) colBlocks(f func(r0, rs, j int)) {
 	nb := len(ts.lb.sizes)
 	if slices.Max(ts.lb.sizes) > 64 {
-		parallelFor(nb, ts.threads, func(j int) { f(0, ts.dOut, j) })
+		kernel.For(nb, ts.threads, func(j int) { f(0, ts.dOut, j) })
 		return
 	}
-	parallelFor((ts.dOut+colChunkRows-1)/colChunkRows, ts.threads, func(c int) {
+	kernel.For((ts.dOut+colChunkRows-1)/colChunkRows, ts.threads, func(c int) {
 		r0 := c * colChunkRows
 		rs := min(colChunkRows, ts.dOut-r0)
 		for j := 0; j < nb; j++ {
@@ -281,7 +119,7 @@ func (ts *tileSet[T]) colBlocks(f func(r0, rs, j int)) {
 // residual computes E_ij = A_i·SB_ij − W̄_ij from the current S·B, one
 // (b × b)·(b × d_in) product per row block.
 func (ts *tileSet[T]) residual() {
-	parallelFor(len(ts.la.sizes), ts.threads, ts.residualRows)
+	kernel.For(len(ts.la.sizes), ts.threads, ts.residualRows)
 	ts.eStale = false
 }
 
@@ -292,7 +130,7 @@ func (ts *tileSet[T]) residualRows(i int) {
 	// arithmetic as copying W̄ and calling gemm with β = −1 without BLAS's
 	// separate pass that scales E by β.
 	w := ts.sub(ts.wbar, r0, rs, 0, ts.dIn)
-	tileGemm(blas.NoTrans, blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), ts.sub(ts.E, r0, rs, 0, ts.dIn), &w, true)
+	kernel.MulAdd(blas.NoTrans, blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.SB, r0, rs, 0, ts.dIn), ts.sub(ts.E, r0, rs, 0, ts.dIn), &w, true)
 }
 
 // settle brings E up to date after a lazy sparse-core step.
@@ -306,7 +144,7 @@ func (ts *tileSet[T]) settle() {
 func (ts *tileSet[T]) loss() float64 {
 	ts.settle()
 	sums := ts.sums()
-	parallelFor(ts.dOut, ts.threads, func(i int) {
+	kernel.For(ts.dOut, ts.threads, func(i int) {
 		sums[i] = weightedSq(ts.E[i*ts.dIn:(i+1)*ts.dIn], ts.h, nil, nil)
 	})
 	return ts.totalSum() / ts.denom
@@ -375,7 +213,7 @@ func (ts *tileSet[T]) totalSum() float64 {
 func (ts *tileSet[T]) refreshGrad() float64 {
 	ts.settle()
 	ts.gradPrep()
-	parallelFor(len(ts.la.sizes), ts.threads, ts.gradRows)
+	kernel.For(len(ts.la.sizes), ts.threads, ts.gradRows)
 	return ts.gradCols()
 }
 
@@ -385,7 +223,7 @@ func (ts *tileSet[T]) refreshGrad() float64 {
 func (ts *tileSet[T]) forwardGrad() float64 {
 	ts.forwardSB()
 	ts.gradPrep()
-	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+	kernel.For(len(ts.la.sizes), ts.threads, func(i int) {
 		ts.residualRows(i)
 		ts.gradRows(i)
 	})
@@ -417,7 +255,7 @@ func (ts *tileSet[T]) gradRows(i int) {
 	for r := r0; r < r0+rs; r++ {
 		ts.rowSums[r] = weightedSq(ts.E[r*ts.dIn:(r+1)*ts.dIn], ts.h, ts.G[r*ts.dIn:(r+1)*ts.dIn], ts.hT)
 	}
-	tileGemm(blas.Trans, blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.Tg, r0, rs, 0, ts.dIn), nil, false)
+	kernel.MulAdd(blas.Trans, blas.NoTrans, blk(ts.A, i, ts.la), ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.Tg, r0, rs, 0, ts.dIn), nil, false)
 }
 
 // gradCols finishes refreshGrad: GS = Tg·Bᵀ by column blocks (and the
@@ -430,7 +268,7 @@ func (ts *tileSet[T]) gradCols() float64 {
 	}
 	ts.colBlocks(func(r0, rs, j int) {
 		c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-		tileGemm(blas.NoTrans, blas.Trans, ts.sub(ts.Tg, r0, rs, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.GS, r0, rs, c0, cs), nil, false)
+		kernel.MulAdd(blas.NoTrans, blas.Trans, ts.sub(ts.Tg, r0, rs, c0, cs), blk(ts.B, j, ts.lb), ts.sub(ts.GS, r0, rs, c0, cs), nil, false)
 		if wAll != nil {
 			ts.groupWeightsCols(wAll, r0, rs, c0, cs)
 		}
@@ -454,23 +292,13 @@ func (ts *tileSet[T]) groupWeights() []float64 {
 func (ts *tileSet[T]) groupWeightsCols(wAll []float64, r0, rs, c0, cs int) {
 	M := ts.p.M
 	gPerRow := ts.dIn / M
-	done := 0 // groups per row the assembly did
 	if M == 4 {
-		done = groupL1Fast(wAll[r0*gPerRow+c0/M:], gPerRow, ts.GS[r0*ts.dIn+c0:], ts.dIn, rs, cs/M)
-		if done*M == cs {
-			return
-		}
+		kernel.GroupL1(wAll[r0*gPerRow+c0/M:], gPerRow, ts.GS[r0*ts.dIn+c0:], ts.dIn, rs, cs/M)
+		return
 	}
 	for r := r0; r < r0+rs; r++ {
-		row := ts.GS[r*ts.dIn+c0+done*M : r*ts.dIn+c0+cs]
-		wr := wAll[r*gPerRow+c0/M+done : r*gPerRow+(c0+cs)/M]
-		if M == 4 {
-			for q := range wr {
-				x := row[4*q : 4*q+4 : 4*q+4]
-				wr[q] = math.Abs(float64(x[0])) + math.Abs(float64(x[1])) + math.Abs(float64(x[2])) + math.Abs(float64(x[3]))
-			}
-			continue
-		}
+		row := ts.GS[r*ts.dIn+c0 : r*ts.dIn+c0+cs]
+		wr := wAll[r*gPerRow+c0/M : r*gPerRow+(c0+cs)/M]
 		for q := range wr {
 			s := 0.0
 			for _, x := range row[q*M : (q+1)*M] {
@@ -491,17 +319,17 @@ func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
 		ts.refreshGrad()
 	}
 	if gA != nil {
-		parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+		kernel.For(len(ts.la.sizes), ts.threads, func(i int) {
 			r0, rs := ts.la.starts[i], ts.la.sizes[i]
-			tileGemm(blas.NoTrans, blas.Trans, ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.SB, r0, rs, 0, ts.dIn), blk(gA, i, ts.la), nil, false)
+			kernel.MulAdd(blas.NoTrans, blas.Trans, ts.sub(ts.G, r0, rs, 0, ts.dIn), ts.sub(ts.SB, r0, rs, 0, ts.dIn), blk(gA, i, ts.la), nil, false)
 		})
 	}
 	if gB != nil {
 		nb := len(ts.lb.sizes)
 		if slices.Max(ts.lb.sizes) > 64 {
-			parallelFor(nb, ts.threads, func(j int) {
+			kernel.For(nb, ts.threads, func(j int) {
 				c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-				tileGemm(blas.Trans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
+				kernel.MulAdd(blas.Trans, blas.NoTrans, ts.sub(ts.S, 0, ts.dOut, c0, cs), ts.sub(ts.Tg, 0, ts.dOut, c0, cs), blk(gB, j, ts.lb), nil, false)
 			})
 			return
 		}
@@ -510,42 +338,22 @@ func (ts *tileSet[T]) blockGrads(gA, gB [][]T) {
 		// chunks, reading each row's range in one stream. A chunk continues
 		// the previous chunk's sums (f = gB_j), which is the same arithmetic
 		// as one product over all rows.
-		nw := min(nb, 4*workers(nb, ts.threads))
-		parallelFor(nw, ts.threads, func(w int) {
+		nw := min(nb, 4*kernel.Workers(nb, ts.threads))
+		kernel.For(nw, ts.threads, func(w int) {
 			for p0 := 0; p0 < ts.dOut; p0 += colChunkRows * 4 {
 				ps := min(colChunkRows*4, ts.dOut-p0)
 				for j := w * nb / nw; j < (w+1)*nb/nw; j++ {
 					c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-					var f *gmat[T]
+					var f *kernel.Mat[T]
 					if p0 > 0 {
 						g := blk(gB, j, ts.lb)
 						f = &g
 					}
-					tileGemm(blas.Trans, blas.NoTrans, ts.sub(ts.S, p0, ps, c0, cs), ts.sub(ts.Tg, p0, ps, c0, cs), blk(gB, j, ts.lb), f, false)
+					kernel.MulAdd(blas.Trans, blas.NoTrans, ts.sub(ts.S, p0, ps, c0, cs), ts.sub(ts.Tg, p0, ps, c0, cs), blk(gB, j, ts.lb), f, false)
 				}
 			}
 		})
 	}
-}
-
-// newBlocks returns zeroed blocks shaped like layout l.
-func newBlocks[T float](l blockLayout) [][]T {
-	out := make([][]T, len(l.sizes))
-	for k, s := range l.sizes {
-		out[k] = make([]T, s*s)
-	}
-	return out
-}
-
-// identityBlocks returns the blocks of the identity with layout l.
-func identityBlocks[T float](l blockLayout) [][]T {
-	out := newBlocks[T](l)
-	for k, s := range l.sizes {
-		for u := 0; u < s; u++ {
-			out[k][u*s+u] = 1
-		}
-	}
-	return out
 }
 
 // convertSlice returns src converted element-wise to type T.

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package methods
+package kernel
 
 //go:generate go run asm_gen.go
 
@@ -52,7 +52,7 @@ var gemmBuf = sync.Pool{New: func() any { return new([gemmBlockBytes / 8]float64
 // blocking and of which goroutine computes which rows. It reports false,
 // doing nothing, when the processor lacks AVX2 and FMA or n is not a
 // multiple of the panel width (16 float32 or 8 float64 entries).
-func gemmFMA[T float](m, n, k int, a []T, rs, ks int, b []T, ldb int, bt bool, c []T, ldc int, f []T, ldf int, neg bool) bool {
+func gemmFMA[T Float](m, n, k int, a []T, rs, ks int, b []T, ldb int, bt bool, c []T, ldc int, f []T, ldf int, neg bool) bool {
 	size := int(unsafe.Sizeof(T(0)))
 	w := 64 / size // panel width
 	if !haveGemmFMA || n%w != 0 {

@@ -1,4 +1,4 @@
-package methods
+package kernel
 
 import (
 	"fmt"
@@ -12,28 +12,28 @@ import (
 // adamKeepReference is the masked Adam update written the plain way, with a
 // branch per entry: kept entries get PyTorch's update, pruned ones only
 // decay their moments and get s = 0.
-func adamKeepReference[T float](x, g, m, v []T, keep []bool, s []T, c *adamConsts[T]) {
+func adamKeepReference[T Float](x, g, m, v []T, keep []bool, s []T, c *AdamConsts[T]) {
 	for k := range x {
 		if !keep[k] {
-			m[k], v[k], s[k] = c.b1*m[k], c.b2*v[k], 0
+			m[k], v[k], s[k] = c.B1*m[k], c.B2*v[k], 0
 			continue
 		}
 		gk := g[k]
-		mk := T(c.b1*m[k]) + T(c.c1*gk)
-		vk := T(c.b2*v[k]) + T(T(c.c2*gk)*gk)
+		mk := T(c.B1*m[k]) + T(c.C1*gk)
+		vk := T(c.B2*v[k]) + T(T(c.C2*gk)*gk)
 		m[k], v[k] = mk, vk
-		x[k] -= T(c.lr1*mk) / (T(math.Sqrt(float64(T(vk*c.rb2)))) + c.eps)
+		x[k] -= T(c.LR1*mk) / (T(math.Sqrt(float64(T(vk*c.RB2)))) + c.Eps)
 		s[k] = x[k]
 	}
 }
 
 // adamCase is one random input of the masked Adam update.
-type adamCase[T float] struct {
+type adamCase[T Float] struct {
 	x, g, m, v, s []T
 	keep          []bool
 }
 
-func newAdamCase[T float](n int, seed uint64) adamCase[T] {
+func newAdamCase[T Float](n int, seed uint64) adamCase[T] {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	c := adamCase[T]{x: make([]T, n), g: make([]T, n), m: make([]T, n), v: make([]T, n), s: make([]T, n), keep: make([]bool, n)}
 	for k := 0; k < n; k++ {
@@ -61,7 +61,7 @@ func (c adamCase[T]) clone() adamCase[T] {
 
 // bitsEqual compares two slices bit for bit, except that +0 and −0 count as
 // equal when zeroSign is set.
-func bitsEqual[T float](t *testing.T, what string, want, got []T, zeroSign bool) {
+func bitsEqual[T Float](t *testing.T, what string, want, got []T, zeroSign bool) {
 	t.Helper()
 	for k := range want {
 		w, g := float64(want[k]), float64(got[k])
@@ -70,9 +70,9 @@ func bitsEqual[T float](t *testing.T, what string, want, got []T, zeroSign bool)
 	}
 }
 
-func checkAdamKeep[T float](t *testing.T, n int, seed uint64) {
+func checkAdamKeep[T Float](t *testing.T, n int, seed uint64) {
 	c := newAdamCase[T](n, seed)
-	k := adamConsts[T]{lr1: T(1e-3 / 0.19), rb2: T(1 / 0.002), eps: T(1e-8), b1: 0.9, b2: 0.999, c1: T(1 - 0.9), c2: T(1 - 0.999)}
+	k := AdamConsts[T]{LR1: T(1e-3 / 0.19), RB2: T(1 / 0.002), Eps: T(1e-8), B1: 0.9, B2: 0.999, C1: T(1 - 0.9), C2: T(1 - 0.999)}
 	ref, goLoop, fast := c.clone(), c.clone(), c.clone()
 	adamKeepReference(ref.x, ref.g, ref.m, ref.v, ref.keep, ref.s, &k)
 	adamKeepGo(goLoop.x, goLoop.g, goLoop.m, goLoop.v, goLoop.keep, goLoop.s, &k)
@@ -88,20 +88,18 @@ func checkAdamKeep[T float](t *testing.T, n int, seed uint64) {
 	adamGo(dense.x, dense.g, dense.m, dense.v, &k)
 	for i := range c.x {
 		gk := c.g[i]
-		mk := T(k.b1*c.m[i]) + T(k.c1*gk)
-		vk := T(k.b2*c.v[i]) + T(T(k.c2*gk)*gk)
-		want := c.x[i] - T(k.lr1*mk)/(T(math.Sqrt(float64(T(vk*k.rb2))))+k.eps)
+		mk := T(k.B1*c.m[i]) + T(k.C1*gk)
+		vk := T(k.B2*c.v[i]) + T(T(k.C2*gk)*gk)
+		want := c.x[i] - T(k.LR1*mk)/(T(math.Sqrt(float64(T(vk*k.RB2))))+k.Eps)
 		require.Equal(t, math.Float64bits(float64(want)), math.Float64bits(float64(dense.x[i])), "dense x[%d]", i)
 	}
-	if adamFast(denseFast.x, denseFast.g, denseFast.m, denseFast.v, &k) {
-		bitsEqual(t, "dense fast x", dense.x, denseFast.x, false)
-		bitsEqual(t, "dense fast m", dense.m, denseFast.m, false)
-		bitsEqual(t, "dense fast v", dense.v, denseFast.v, false)
-	}
-	if !adamKeepFast(fast.x, fast.g, fast.m, fast.v, fast.keep, fast.s, &k) {
-		return // no assembly for this type or processor
-	}
-	// The assembly performs the Go loop's operations: every bit agrees.
+	// Adam and AdamKeep (the assembly where there is one) perform the Go
+	// loops' operations: every bit agrees.
+	Adam(denseFast.x, denseFast.g, denseFast.m, denseFast.v, &k)
+	bitsEqual(t, "dense fast x", dense.x, denseFast.x, false)
+	bitsEqual(t, "dense fast m", dense.m, denseFast.m, false)
+	bitsEqual(t, "dense fast v", dense.v, denseFast.v, false)
+	AdamKeep(fast.x, fast.g, fast.m, fast.v, fast.keep, fast.s, &k)
 	bitsEqual(t, "fast x", goLoop.x, fast.x, false)
 	bitsEqual(t, "fast s", goLoop.s, fast.s, false)
 	bitsEqual(t, "fast m", goLoop.m, fast.m, false)
@@ -112,7 +110,7 @@ func checkAdamKeep[T float](t *testing.T, n int, seed uint64) {
 // assembly form against the plain branching loop, bit for bit, on lengths
 // around the kernel's 8-entry width.
 func TestAdamKeepKernels(t *testing.T) {
-	t.Logf("AVX2 kernel available: %v", haveAdamAVX2)
+	t.Logf("AVX2 kernel available: %v", haveAVX2)
 	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 64, 1000, 4099} {
 		t.Run(fmt.Sprintf("n%d", n), func(t *testing.T) {
 			checkAdamKeep[float32](t, n, uint64(n))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/prunebench/armor/internal/kernel"
 )
 
 // Group names one N:M group of the core: row Row and input columns
@@ -102,8 +104,8 @@ func (ts *tileSet[T]) sparseCoreStep(groups []Group, monotone, lazy bool) (chang
 	} else {
 		yFirst = ts.firstGroupY(groups, order, start, maxB)
 	}
-	scratch := make([]*groupScratch[T], workers(nTiles, ts.threads))
-	parallelForWorker(nTiles, ts.threads, func(w, t int) {
+	scratch := make([]*groupScratch[T], kernel.Workers(nTiles, ts.threads))
+	kernel.ForWorker(nTiles, ts.threads, func(w, t int) {
 		idxs := order[start[t]:start[t+1]]
 		if len(idxs) == 0 {
 			return
@@ -225,31 +227,8 @@ func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports []
 		}
 		f[q] = s - aa*gs
 	}
-	bestCost := math.Inf(1)
-	var bestP []int
-	bestX := sc.bestX[:0]
-	x := sc.x[:p.N]
-	sub := sc.sub[:p.N*p.N]
-	rhs := sc.rhs[:p.N]
-	for _, P := range supports {
-		for q, pq := range P {
-			rhs[q] = f[pq]
-			for r, pr := range P {
-				sub[q*p.N+r] = gram[pq*M+pr]
-			}
-			sub[q*p.N+q] += gramRidge
-		}
-		if !solveSPD(sub, rhs, x, p.N) {
-			continue
-		}
-		cost := 0.0
-		for q := range P {
-			cost -= rhs[q] * x[q]
-		}
-		if cost < bestCost {
-			bestCost, bestP, bestX = cost, P, append(bestX[:0], x...)
-		}
-	}
+	bestX := sc.bestX[:p.N]
+	bestP := bestSupport(f, gram, supports, sc.sub[:p.N*p.N], sc.rhs[:p.N], sc.x[:p.N], bestX)
 	if pend != nil {
 		pend.used[slot] = false
 	}
@@ -320,7 +299,7 @@ func (ts *tileSet[T]) updateGroup(g Group, slot int, yPre []float64, supports []
 func (ts *tileSet[T]) firstGroupY(groups []Group, order, start []int, maxB int) []float64 {
 	nc := len(ts.lb.sizes)
 	yAll := ts.yBuffer(maxB)
-	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+	kernel.For(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		Ai := ts.A[i]
 		clear(yAll[i*nc*maxB : (i+1)*nc*maxB])
@@ -397,22 +376,18 @@ func (ts *tileSet[T]) rankOneE(i, j int, a, dsb []float64, sc *groupScratch[T]) 
 		off := (r0+u)*ts.dIn + c0
 		e := ts.E[off : off+cs]
 		for v, d := range dsbT[:len(e)] {
-			e[v] += au * d
+			e[v] += T(au * d)
 		}
 	}
 }
 
 // transposeB fills bT with the transposes of B's blocks, for recordGrad's
-// B_j·dh, when the processor can use them (accumRowsFast); else it leaves
-// bT nil.
+// B_j·dh.
 func (ts *tileSet[T]) transposeB() {
-	if !haveAdamAVX2 {
-		return
-	}
 	if ts.bT == nil {
 		ts.bT = newBlocks[T](ts.lb)
 	}
-	parallelFor(len(ts.lb.sizes), ts.threads, func(j int) {
+	kernel.For(len(ts.lb.sizes), ts.threads, func(j int) {
 		cs, bj, bt := ts.lb.sizes[j], ts.B[j], ts.bT[j]
 		for u := 0; u < cs; u++ {
 			for v, x := range bj[u*cs : (u+1)*cs] {
@@ -453,7 +428,7 @@ func (ts *tileSet[T]) pendingFor(n, maxB int) *pendingGrad[T] {
 func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], slot int, sc *groupScratch[T]) {
 	rs := ts.la.sizes[i]
 	c0, cs := ts.lb.starts[j], ts.lb.sizes[j]
-	Ai, Bj := ts.A[i], ts.B[j]
+	Ai := ts.A[i]
 	o := slot * p.maxB
 	aT, ataT, dhT, bdhT := p.a[o:o+rs], p.ata[o:o+rs], p.dh[o:o+cs], p.bdh[o:o+cs]
 	c := 2 / ts.denom
@@ -467,54 +442,18 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 	// 0, as a dot product per column would, but reads A_i contiguously and
 	// keeps rs independent sums instead of one chain of dependent additions.
 	ata := clear0(sc.ata[:rs])
-	done := accumRowsFast(ata, Ai, rs, a[:rs]) // AVX2, the same arithmetic
-	for u := 0; u < rs; u++ {
-		au := a[u]
-		for w, x := range Ai[u*rs+done : (u+1)*rs] {
-			ata[done+w] += float64(x) * au
-		}
-	}
+	kernel.AccumRows(ata, Ai, rs, a[:rs])
 	for w, s := range ata {
 		ataT[w] = T(s)
 		aT[w] = T(a[w])
 	}
-	// B_j·dh: with AVX2, as Σ_v dh_v·(row v of B_jᵀ) over v in order, which
-	// sums every entry in column order as the dot products below do.
-	if bT := ts.bT; bT != nil {
-		bdh := clear0(sc.bdh[:cs])
-		done := accumRowsFast(bdh, bT[j], cs, dh)
-		for v, d := range dh {
-			for w, x := range bT[j][v*cs+done : (v+1)*cs] {
-				bdh[done+w] += float64(x) * d
-			}
-		}
-		for w, x := range bdh {
-			bdhT[w] = T(x)
-		}
-		p.used[slot] = true
-		return
-	}
-	// Otherwise four rows at a time: four independent dot products, each
-	// summed in column order.
-	u := 0
-	for ; u+4 <= cs; u += 4 {
-		r0, r1, r2, r3 := Bj[u*cs:(u+1)*cs], Bj[(u+1)*cs:(u+2)*cs], Bj[(u+2)*cs:(u+3)*cs], Bj[(u+3)*cs:(u+4)*cs]
-		r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
-		var s0, s1, s2, s3 float64
-		for v, d := range dh[:len(r0)] {
-			s0 += float64(float64(r0[v]) * d)
-			s1 += float64(float64(r1[v]) * d)
-			s2 += float64(float64(r2[v]) * d)
-			s3 += float64(float64(r3[v]) * d)
-		}
-		bdhT[u], bdhT[u+1], bdhT[u+2], bdhT[u+3] = T(s0), T(s1), T(s2), T(s3)
-	}
-	for ; u < cs; u++ {
-		s := 0.0
-		for v, x := range Bj[u*cs : (u+1)*cs] {
-			s += float64(x) * dh[v]
-		}
-		bdhT[u] = T(s)
+	// B_j·dh as Σ_v dh_v·(row v of B_jᵀ) over v in order: every entry summed
+	// in column order, as a dot product per row of B_j would, but reading
+	// B_jᵀ contiguously.
+	bdh := clear0(sc.bdh[:cs])
+	kernel.AccumRows(bdh, ts.bT[j], cs, dh)
+	for w, x := range bdh {
+		bdhT[w] = T(x)
 	}
 	p.used[slot] = true
 }
@@ -525,7 +464,7 @@ func (ts *tileSet[T]) recordGrad(i, j int, a, dsb []float64, p *pendingGrad[T], 
 func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 	ts.wSelValid = false // GS changes
 	nc := len(ts.lb.sizes)
-	parallelFor(len(ts.la.sizes), ts.threads, func(i int) {
+	kernel.For(len(ts.la.sizes), ts.threads, func(i int) {
 		r0, rs := ts.la.starts[i], ts.la.sizes[i]
 		for u := 0; u < rs; u++ {
 			base := (r0 + u) * ts.dIn
@@ -542,13 +481,7 @@ func (ts *tileSet[T]) applyPendingGrad(p *pendingGrad[T], order, start []int) {
 					g := ts.G[base+c0 : base+c0+cs][:len(dh)]
 					tg := ts.Tg[base+c0 : base+c0+cs][:len(dh)]
 					gs := ts.GS[base+c0 : base+c0+cs][:len(dh)]
-					done := axpy3Fast(g, tg, gs, dh, bdh, au, tu) // AVX2, the same arithmetic
-					g, tg, gs, dh, bdh = g[done:], tg[done:], gs[done:], dh[done:], bdh[done:]
-					for v, d := range dh {
-						g[v] += T(au * d)
-						tg[v] += T(tu * d)
-						gs[v] += T(tu * bdh[v])
-					}
+					kernel.Axpy3(g, tg, gs, dh, bdh, au, tu)
 				}
 			}
 		}
@@ -581,6 +514,41 @@ func newGroupScratch[T float](p Pattern, maxB int) *groupScratch[T] {
 func clear0(x []float64) []float64 {
 	clear(x)
 	return x
+}
+
+// bestSupport is the group subproblem's support search, shared by the
+// sparse-core step (updateGroup) and the theory variants' sweep
+// (sweepTile): for every support P, in the order given, x_P = (G_P +
+// gramRidge·I)⁻¹·f_P by Cholesky (solveSPD) and its cost −f_Pᵀ·x_P; the
+// first support of least cost wins. It returns that support with its x in
+// bestX (len N), or nil when no support's system is positive definite.
+// gram is the M × M Gram matrix B̃B̃ᵀ; sub, rhs and x are scratch of N×N, N
+// and N entries.
+func bestSupport(f, gram []float64, supports [][]int, sub, rhs, x, bestX []float64) []int {
+	M, N := len(f), len(x)
+	bestCost := math.Inf(1)
+	var bestP []int
+	for _, P := range supports {
+		for q, pq := range P {
+			rhs[q] = f[pq]
+			for r, pr := range P {
+				sub[q*N+r] = gram[pq*M+pr]
+			}
+			sub[q*N+q] += gramRidge
+		}
+		if !solveSPD(sub, rhs, x, N) {
+			continue
+		}
+		cost := 0.0
+		for q := range P {
+			cost -= float64(rhs[q] * x[q])
+		}
+		if cost < bestCost {
+			bestCost, bestP = cost, P
+			copy(bestX, x)
+		}
+	}
+	return bestP
 }
 
 // quadValue is 2fᵀs + aa·sᵀGs.

@@ -497,8 +497,8 @@ const vecTmpl = `
 // w[r·ldw + q] = ((|x0| + |x1|) + |x2|) + |x3| in float64, x0…x3 being
 // x[r·ldx + 4q …]. Four groups at a time are {{if eq .Type "float32"}}widened to float64 and
 // {{end}}transposed in registers so that each lane adds its group's entries in the
-// scalar loop's order: the results are bitwise those of groupWeightsCols's
-// Go loop.
+// scalar loop's order: the results are bitwise those of groupL1Go
+// (loops.go).
 TEXT ·groupL1{{.S}}(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DI
 	MOVQ ldw+8(FP), R8
@@ -602,8 +602,8 @@ adone:
 // func axpy3{{.S}}(gr, tg, gs, d, bdh *{{.Type}}, au, tu {{.Type}}, n int)
 //
 // gr += au·d, tg += tu·d and gs += tu·bdh over n entries (a multiple of 32
-// bytes' worth), each a product rounded and then a sum rounded, as the Go
-// loop of applyPendingGrad: bitwise its result.
+// bytes' worth), each a product rounded and then a sum rounded, as axpy3Go
+// (loops.go): bitwise its result.
 TEXT ·axpy3{{.S}}(SB), NOSPLIT, $0-{{.ArgSize}}
 	MOVQ gr+0(FP), DI
 	MOVQ tg+8(FP), SI
@@ -641,7 +641,7 @@ xdone:
 //
 // s[k] = v[k] where keep[k], else +0, for k < n (a multiple of 32 bytes'
 // worth): the mask widened and compared with zero, then and-not, so
-// without a branch; bitwise the Go loop of tileSet.refresh.
+// without a branch; bitwise keepCopyGo (loops.go).
 TEXT ·keepCopy{{.S}}(SB), NOSPLIT, $0-32
 	MOVQ s+0(FP), DI
 	MOVQ v+8(FP), SI
@@ -673,8 +673,7 @@ const rank4 = `
 //
 // For v < n (a multiple of 4), with l_q = l0 + q·ld: d = ((d0·l0[v] +
 // d1·l1[v]) + d2·l2[v]) + d3·l3[v], grow[v] += kr·d and w[v] += d, every
-// operation rounded as in the Go loop of ARMORState.sweepTile: bitwise its
-// result.
+// operation rounded as in rank4Go (loops.go): bitwise its result.
 TEXT ·rank4Update(SB), NOSPLIT, $0-80
 	MOVQ grow+0(FP), DI
 	MOVQ w+8(FP), SI
@@ -719,7 +718,7 @@ rdone:
 
 const adamTmpl = `
 {{- $n := print "adam" .Bits "AVX2"}}{{if .Keep}}{{$n = print "adamKeep" .Bits "AVX2"}}{{end}}
-// func {{$n}}(x, g, m, v []{{.Type}}{{if .Keep}}, keep []bool, s []{{.Type}}{{end}}, c *adamConsts[{{.Type}}])
+// func {{$n}}(x, g, m, v []{{.Type}}{{if .Keep}}, keep []bool, s []{{.Type}}{{end}}, c *AdamConsts[{{.Type}}])
 //
 {{- if .Keep}}
 // The masked Adam update of adamKeepGo for {{.Type}}, {{.Lanes}} entries at a time,

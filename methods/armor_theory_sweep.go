@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/prunebench/armor/internal/kernel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -46,25 +47,21 @@ import (
 // valid block coordinate descent; E, S·B and the gradients are recomputed
 // by the caller's Refresh once per sweep (two panel products).
 
-// Guards of the group subproblem; the same values as the sparse-core step's
-// (armor_core.go), so both solve the same subproblem.
-const (
-	sweepRidge    = 1e-9 // ridge on each support's Gram matrix
-	sweepANormEps = 1e-8 // floor added to ‖a‖²
-)
+// The group subproblem's guards are the sparse-core step's (gramRidge,
+// aNormEps in armor_sparsecore.go): both solve the same subproblem.
 
 // sweepOperators returns K_i = A_iᵀA_i for every row block and L_j =
 // B_j·D_j·B_jᵀ for every column block (row-major, b_i × b_i and b_j × b_j).
 func (st *ARMORState) sweepOperators() (K, L [][]float64) {
 	K = make([][]float64, len(st.A.Sizes))
-	parallelFor(len(st.A.Sizes), st.threads, func(i int) {
+	kernel.For(len(st.A.Sizes), st.threads, func(i int) {
 		s := st.A.Sizes[i]
 		K[i] = make([]float64, s*s)
 		a := blockView(st.A, i)
 		blas64.Gemm(blas.Trans, blas.NoTrans, 1, a, a, 0, blas64.General{Rows: s, Cols: s, Stride: s, Data: K[i]})
 	})
 	L = make([][]float64, len(st.B.Sizes))
-	parallelFor(len(st.B.Sizes), st.threads, func(j int) {
+	kernel.For(len(st.B.Sizes), st.threads, func(j int) {
 		s, c0 := st.B.Sizes[j], st.B.Starts[j]
 		bd := make([]float64, s*s) // B_j·D_j^½
 		for u := 0; u < s; u++ {
@@ -123,7 +120,7 @@ func (st *ARMORState) SweepCore(groups []Group) (changed int, err error) {
 	supports := p.Supports()
 	changes := make([]int, nr*nc)
 	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
-	parallelFor(nr*nc, st.threads, func(t int) {
+	kernel.For(nr*nc, st.threads, func(t int) {
 		gs := byTile[count[t]:count[t+1]]
 		if len(gs) == 0 {
 			return
@@ -148,7 +145,7 @@ func (st *ARMORState) sweepAll() (changed int) {
 	supports := p.Supports()
 	changes := make([]int, nr*nc)
 	maxB := max(slices.Max(st.A.Sizes), slices.Max(st.B.Sizes))
-	parallelFor(nr*nc, st.threads, func(t int) {
+	kernel.For(nr*nc, st.threads, func(t int) {
 		i, j := t/nc, t%nc
 		sc := getSweepScratch(p, maxB)
 		defer sweepScratchPool.Put(sc)
@@ -240,12 +237,7 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 				for u := range coef {
 					coef[u] = c * Ki[rho*rs+u]
 				}
-				done := accumRowsFast(grow, W[:rho*cs], cs, coef)
-				for u, cu := range coef {
-					for v, wv := range W[u*cs+done : (u+1)*cs] {
-						grow[done+v] += wv * cu
-					}
-				}
+				kernel.AccumRows(grow[:cs], W[:rho*cs], cs, coef)
 			}
 			cur = rho
 		}
@@ -285,33 +277,13 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 			}
 			// Every support: x = (G_P + ridge)⁻¹·f_P, cost −f_Pᵀx; the first
 			// of least cost wins.
-			bestCost := math.Inf(1)
-			for _, P := range supports {
-				for q, pq := range P {
-					rhs[q] = f[pq]
-					for r, pr := range P {
-						sub[q*N+r] = gram[pq*M+pr]
-					}
-					sub[q*N+q] += sweepRidge
-				}
-				if !solveSPD(sub, rhs, x, N) {
-					continue
-				}
-				cost := 0.0
-				for q := range P {
-					cost -= rhs[q] * x[q]
-				}
-				if cost < bestCost {
-					bestCost, bestP = cost, P
-					copy(bestX, x)
-				}
-			}
+			bestP = bestSupport(f, gram, supports, sub, rhs, x, bestX)
 			if bestP == nil {
 				continue
 			}
 			clear(nw)
 			for q, pq := range bestP {
-				nw[pq] = -bestX[q] / (aa + sweepANormEps)
+				nw[pq] = -bestX[q] / (aa + aNormEps)
 			}
 			// The exact change of the tile loss (times denom) is
 			// q(s) − q(s_old) with q(s) = 2fᵀs + ‖a‖²·sᵀGs: keep the old
@@ -347,18 +319,7 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 		w := W[rho*cs : (rho+1)*cs]
 		if M == 4 {
 			d0, d1, d2, d3 := old[0], old[1], old[2], old[3]
-			l0 := Lj[k0*cs : (k0+1)*cs]
-			l1 := Lj[(k0+1)*cs : (k0+2)*cs][:len(l0)]
-			l2 := Lj[(k0+2)*cs : (k0+3)*cs][:len(l0)]
-			l3 := Lj[(k0+3)*cs : (k0+4)*cs][:len(l0)]
-			grow, w := grow[:len(l0)], w[:len(l0)]
-			done := rank4Fast(grow, w, Lj[k0*cs:], cs, d0, d1, d2, d3, kr) // AVX2, the same arithmetic
-			l0, l1, l2, l3, grow, w = l0[done:], l1[done:], l2[done:], l3[done:], grow[done:], w[done:]
-			for v := range l0 {
-				d := float64(d0*l0[v]) + float64(d1*l1[v]) + float64(d2*l2[v]) + float64(d3*l3[v])
-				grow[v] += float64(kr * d)
-				w[v] += d
-			}
+			kernel.Rank4(grow[:cs], w, Lj[k0*cs:(k0+4)*cs], cs, d0, d1, d2, d3, kr)
 			continue
 		}
 		dl := sc.dl[:cs]
@@ -369,11 +330,11 @@ func (st *ARMORState) sweepTile(i, j int, gs []Group, Ki, Lj []float64, supports
 				continue
 			}
 			for v, l := range Lj[(k0+q)*cs : (k0+q+1)*cs] {
-				dl[v] += d * l
+				dl[v] += float64(d * l)
 			}
 		}
 		for v, d := range dl {
-			grow[v] += kr * d
+			grow[v] += float64(kr * d)
 			w[v] += d
 		}
 	}
@@ -402,7 +363,7 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 	k := 0
 	for p0 := 0; p0 < 3; p0++ {
 		for p1 := p0 + 1; p1 < 4; p1, k = p1+1, k+1 {
-			a, b, d := lg[p0][p0]+sweepRidge, lg[p0][p1], lg[p1][p1]+sweepRidge
+			a, b, d := lg[p0][p0]+gramRidge, lg[p0][p1], lg[p1][p1]+gramRidge
 			det := float64(a*d) - float64(b*b)
 			if !(a > 0) || !(det > 0) {
 				continue
@@ -417,7 +378,7 @@ func solveGroup24(lg *[4][4]float64, fg *[4]float64, aa float64, old *[4]float64
 	if b0 < 0 {
 		return nw, 0, false
 	}
-	n0, n1 := -bx0/(aa+sweepANormEps), -bx1/(aa+sweepANormEps)
+	n0, n1 := -bx0/(aa+aNormEps), -bx1/(aa+aNormEps)
 	nw[b0], nw[b1] = n0, n1
 	// q(s) = 2fᵀs + ‖a‖²·sᵀGs on the new support and on the current mask.
 	qNew := 2*(float64(f[b0]*n0)+float64(f[b1]*n1)) + float64(aa*(float64(lg[b0][b0]*n0*n0)+float64(2*lg[b0][b1]*n0*n1)+float64(lg[b1][b1]*n1*n1)))

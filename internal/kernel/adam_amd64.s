@@ -4,7 +4,7 @@
 
 #include "textflag.h"
 
-// func adamKeep32AVX2(x, g, m, v []float32, keep []bool, s []float32, c *adamConsts[float32])
+// func adamKeep32AVX2(x, g, m, v []float32, keep []bool, s []float32, c *AdamConsts[float32])
 //
 // The masked Adam update of adamKeepGo for float32, 8 entries at a time,
 // also writing s = x⊙keep;
@@ -69,7 +69,7 @@ done:
 	VZEROUPPER
 	RET
 
-// func adamKeep64AVX2(x, g, m, v []float64, keep []bool, s []float64, c *adamConsts[float64])
+// func adamKeep64AVX2(x, g, m, v []float64, keep []bool, s []float64, c *AdamConsts[float64])
 //
 // The masked Adam update of adamKeepGo for float64, 4 entries at a time,
 // also writing s = x⊙keep;
@@ -134,7 +134,7 @@ done:
 	VZEROUPPER
 	RET
 
-// func adam32AVX2(x, g, m, v []float32, c *adamConsts[float32])
+// func adam32AVX2(x, g, m, v []float32, c *AdamConsts[float32])
 //
 // The unmasked Adam update of adamGo (A's and B's blocks) for float32,
 // 8 entries at a time;
@@ -189,7 +189,7 @@ done:
 	VZEROUPPER
 	RET
 
-// func adam64AVX2(x, g, m, v []float64, c *adamConsts[float64])
+// func adam64AVX2(x, g, m, v []float64, c *AdamConsts[float64])
 //
 // The unmasked Adam update of adamGo (A's and B's blocks) for float64,
 // 4 entries at a time;
