@@ -10,9 +10,13 @@ import (
 // Linear is a bias-free linear layer y = W x with W stored row-major as an
 // Out × In matrix: W[o*In+i] is the weight from input i to output o. This is
 // the layout of PyTorch's nn.Linear.weight and of llama2.c checkpoints.
+//
+// When Op is set the layer computes through it and W may be nil (see
+// Weights.SetOperator).
 type Linear struct {
 	Out, In int
 	W       []float32
+	Op      Operator
 }
 
 // NewLinear returns a zero Out × In linear layer.
@@ -31,6 +35,14 @@ func (l *Linear) Validate() error {
 	if l.Out <= 0 || l.In <= 0 {
 		return fmt.Errorf("linear: sizes must be positive, got %d×%d", l.Out, l.In)
 	}
+	if l.Op != nil {
+		if out, in := l.Op.Dims(); out != l.Out || in != l.In {
+			return fmt.Errorf("linear: %d×%d layer has a %d×%d operator", l.Out, l.In, out, in)
+		}
+		if l.W == nil {
+			return nil
+		}
+	}
 	if len(l.W) != l.Out*l.In {
 		return fmt.Errorf("linear: %d×%d layer has %d weights, want %d", l.Out, l.In, len(l.W), l.Out*l.In)
 	}
@@ -42,7 +54,7 @@ func (l *Linear) Clone() *Linear {
 	if l == nil {
 		return nil
 	}
-	return &Linear{Out: l.Out, In: l.In, W: append([]float32(nil), l.W...)}
+	return &Linear{Out: l.Out, In: l.In, W: append([]float32(nil), l.W...), Op: l.Op}
 }
 
 // Apply computes Y = X Wᵀ for a batch X of rows input vectors (row-major,
@@ -61,6 +73,10 @@ func (l *Linear) Apply(x []float32, rows int) ([]float32, error) {
 
 // apply is Apply without checks; y must have rows·Out elements.
 func (l *Linear) apply(x []float32, rows int, y []float32) {
+	if l.Op != nil {
+		l.Op.Apply(x, rows, y)
+		return
+	}
 	gemmNT(x, rows, l.In, l.In, l.W, l.Out, l.In, y, l.Out)
 }
 

@@ -117,9 +117,9 @@ func expand24(dst []float32, m byte, v0, v1, v2, v3 float32) {
 
 // checkRows panics (a caller bug, not bad input: callers validate their
 // tensors) when rows rows of stride ld and length n exceed a slice of len l.
-func checkRows(name string, l, ld, n, rows int) {
+func checkRows(name, what string, l, ld, n, rows int) {
 	if rows > 0 && (ld < 0 || (rows-1)*ld+n > l) {
-		panic(fmt.Sprintf("kernel: %s: %d rows of %d with stride %d exceed a slice of %d", name, rows, n, ld, l))
+		panic(fmt.Sprintf("kernel: %s %s: %d rows of %d with stride %d exceed a slice of %d", name, what, rows, n, ld, l))
 	}
 }
 
@@ -127,9 +127,9 @@ func checkRows(name string, l, ld, n, rows int) {
 // r = 0 … rows−1 in the order described at the top of this file. A stride
 // may be 0 (the same weights or inputs for every row).
 func DotRowsF32(w []float32, ldw int, x []float32, ldx, n int, y []float32, ldy, rows int) {
-	checkRows("DotRowsF32 weights", len(w), ldw, n, rows)
-	checkRows("DotRowsF32 inputs", len(x), ldx, n, rows)
-	checkRows("DotRowsF32 outputs", len(y), ldy, 1, rows)
+	checkRows("DotRowsF32", "weights", len(w), ldw, n, rows)
+	checkRows("DotRowsF32", "inputs", len(x), ldx, n, rows)
+	checkRows("DotRowsF32", "outputs", len(y), ldy, 1, rows)
 	n32 := n / 32 * 32
 	if !dotRowsF32Fast(w, ldw, x, ldx, n32, y, ldy, rows) {
 		dotRowsF32Go(w, ldw, x, ldx, n32, y, ldy, rows)
@@ -160,9 +160,9 @@ func dotRowsF32Go(w []float32, ldw int, x []float32, ldx, n32 int, y []float32, 
 
 // DotRowsBF16 is DotRowsF32 with bfloat16 weights.
 func DotRowsBF16(w []uint16, ldw int, x []float32, ldx, n int, y []float32, ldy, rows int) {
-	checkRows("DotRowsBF16 weights", len(w), ldw, n, rows)
-	checkRows("DotRowsBF16 inputs", len(x), ldx, n, rows)
-	checkRows("DotRowsBF16 outputs", len(y), ldy, 1, rows)
+	checkRows("DotRowsBF16", "weights", len(w), ldw, n, rows)
+	checkRows("DotRowsBF16", "inputs", len(x), ldx, n, rows)
+	checkRows("DotRowsBF16", "outputs", len(y), ldy, 1, rows)
 	n32 := n / 32 * 32
 	if !dotRowsBF16Fast(w, ldw, x, ldx, n32, y, ldy, rows) {
 		dotRowsBF16Go(w, ldw, x, ldx, n32, y, ldy, rows)
@@ -225,10 +225,10 @@ func check24(name string, lv, ldv, lm, ldm, lx, ldx, n, ly, ldy, rows int) {
 	if n%4 != 0 {
 		panic(fmt.Sprintf("kernel: %s: %d inputs is not a multiple of 4", name, n))
 	}
-	checkRows(name+" values", lv, ldv, n/2, rows)
-	checkRows(name+" metadata", lm, ldm, Meta24Len(n), rows)
-	checkRows(name+" inputs", lx, ldx, n, rows)
-	checkRows(name+" outputs", ly, ldy, 1, rows)
+	checkRows(name, "values", lv, ldv, n/2, rows)
+	checkRows(name, "metadata", lm, ldm, Meta24Len(n), rows)
+	checkRows(name, "inputs", lx, ldx, n, rows)
+	checkRows(name, "outputs", ly, ldy, 1, rows)
 }
 
 // dotRows24Go is steps 1 and 2 for 2:4 rows; val(i) is kept value i of the
