@@ -74,7 +74,7 @@ func TestPerplexityCompressedEqualsDenseMasked(t *testing.T) {
 	var want int64
 	for _, name := range w.LinearNames() {
 		l, _ := w.Linear(name)
-		want += int64(4*l.Out*l.In/2 + l.Out*(l.In+7)/8) // half the values, 2 bits per kept value
+		want += int64(4*l.Out*l.In/2 + l.Out*((l.In+7)/8)) // half the values, 2 bits per kept value
 	}
 	if after.Linear != want || after.DenseLinear != before.Linear {
 		t.Errorf("2:4 f32 linears take %d bytes (dense %d), want %d", after.Linear, before.Linear, want)
