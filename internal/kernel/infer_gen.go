@@ -64,6 +64,8 @@ func chunk24(s storage) string {
 	for a := 0; a < 4; a++ {
 		fmt.Fprintf(&b, "\tVFMADD231PS %d(DX), Y%d, Y%d\n", 32*a, 4+a, a)
 	}
+	// The values stream (64 or 32 bytes a chunk) is prefetched 1 KiB ahead.
+	fmt.Fprintf(&b, "\tPREFETCHT0 %d(AX)\n", 1024)
 	return b.String()
 }
 
@@ -122,6 +124,8 @@ chunk{{.Name}}:
 	VMOVUPS 64(AX), Y6
 	VMOVUPS 96(AX), Y7
 {{- end}}
+	PREFETCHT0 1024(AX)
+	PREFETCHT0 1088(AX)
 	VFMADD231PS 0(BX), Y4, Y0
 	VFMADD231PS 32(BX), Y5, Y1
 	VFMADD231PS 64(BX), Y6, Y2
