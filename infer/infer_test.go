@@ -267,3 +267,26 @@ func TestNoAllocPerCall(t *testing.T) {
 		}
 	}
 }
+
+func TestStoredBytesMatchesOperators(t *testing.T) {
+	d, sp, fa, err := Synthetic(96, 172, 32, F32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []Operator{d, sp, fa} {
+		got, err := StoredBytes(op.Format(), 96, 172, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != op.StoredBytes() {
+			t.Errorf("%s: StoredBytes %d, operator stores %d", op.Format(), got, op.StoredBytes())
+		}
+	}
+	c, err := LayerCost("2:4", 96, 172, 32, false, 0, 0)
+	if err != nil || c.BytesVsDense >= 0.6 || c.BytesVsDense <= 0.5 {
+		t.Errorf("2:4 cost %+v, %v: want bytes between 0.5 and 0.6 of dense", c, err)
+	}
+	if _, err := StoredBytes("2:5x", 4, 8, 0); err == nil {
+		t.Error("bad format: no error")
+	}
+}
