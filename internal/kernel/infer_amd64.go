@@ -59,7 +59,7 @@ func dotRows24F32Fast(v []float32, ldv int, meta []byte, ldm int, x []float32, l
 		return false
 	}
 	if rows > 0 && zeroRows(n32, y, ldy, rows) {
-		dotRows24F32(unsafe.Pointer(&v[0]), 4*ldv, unsafe.Pointer(&meta[0]), ldm, unsafe.Pointer(&lut24[0][0]), unsafe.Pointer(&x[0]), 4*ldx, n32/32, unsafe.Pointer(&y[0]), 4*ldy, rows)
+		dotRows24F32(unsafe.Pointer(&v[0]), 4*ldv, unsafe.Pointer(&meta[0]), ldm, unsafe.Pointer(&lut24b[0][0]), unsafe.Pointer(&x[0]), 4*ldx, n32/32, unsafe.Pointer(&y[0]), 4*ldy, rows)
 	}
 	return true
 }
@@ -69,7 +69,7 @@ func dotRows24BF16Fast(v []uint16, ldv int, meta []byte, ldm int, x []float32, l
 		return false
 	}
 	if rows > 0 && zeroRows(n32, y, ldy, rows) {
-		dotRows24BF16(unsafe.Pointer(&v[0]), 2*ldv, unsafe.Pointer(&meta[0]), ldm, unsafe.Pointer(&lut24[0][0]), unsafe.Pointer(&x[0]), 4*ldx, n32/32, unsafe.Pointer(&y[0]), 4*ldy, rows)
+		dotRows24BF16(unsafe.Pointer(&v[0]), 2*ldv, unsafe.Pointer(&meta[0]), ldm, unsafe.Pointer(&lut24b[0][0]), unsafe.Pointer(&x[0]), 4*ldx, n32/32, unsafe.Pointer(&y[0]), 4*ldy, rows)
 	}
 	return true
 }

@@ -60,7 +60,7 @@ chunkF32:
 //
 // dotRowsF32 for 2:4-compressed rows: row r keeps 16·nc float32 values at
 // v + r·ldv and one metadata byte per 8 inputs at meta + r·ldm. Each byte
-// selects, through the 256-entry table lut of 8 int32 lane indices, where
+// selects, through the 256-entry table lut of 8 byte lane indices, where
 // its 4 kept values go among its 8 inputs (index 4 picks a zero lane), so
 // each accumulator sees exactly the dense row with zeros where pruned.
 TEXT ·dotRows24F32(SB), NOSPLIT, $0-88
@@ -81,23 +81,19 @@ row24F32:
 	MOVQ nc+56(FP), R12
 chunk24F32:
 	MOVBLZX 0(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y8
+	VPMOVZXBD (R10)(R11*8), Y8
 	VMOVUPS 0(AX), X4
 	VPERMPS Y4, Y8, Y4
 	MOVBLZX 1(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y9
+	VPMOVZXBD (R10)(R11*8), Y9
 	VMOVUPS 16(AX), X5
 	VPERMPS Y5, Y9, Y5
 	MOVBLZX 2(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y10
+	VPMOVZXBD (R10)(R11*8), Y10
 	VMOVUPS 32(AX), X6
 	VPERMPS Y6, Y10, Y6
 	MOVBLZX 3(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y11
+	VPMOVZXBD (R10)(R11*8), Y11
 	VMOVUPS 48(AX), X7
 	VPERMPS Y7, Y11, Y7
 	VFMADD231PS 0(DX), Y4, Y0
@@ -189,7 +185,7 @@ chunkBF16:
 //
 // dotRowsBF16 for 2:4-compressed rows: row r keeps 16·nc bfloat16 values at
 // v + r·ldv and one metadata byte per 8 inputs at meta + r·ldm. Each byte
-// selects, through the 256-entry table lut of 8 int32 lane indices, where
+// selects, through the 256-entry table lut of 8 byte lane indices, where
 // its 4 kept values go among its 8 inputs (index 4 picks a zero lane), so
 // each accumulator sees exactly the dense row with zeros where pruned.
 TEXT ·dotRows24BF16(SB), NOSPLIT, $0-88
@@ -210,26 +206,22 @@ row24BF16:
 	MOVQ nc+56(FP), R12
 chunk24BF16:
 	MOVBLZX 0(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y8
+	VPMOVZXBD (R10)(R11*8), Y8
 	VPMOVZXWD 0(AX), X4
 	VPSLLD $16, X4, X4
 	VPERMPS Y4, Y8, Y4
 	MOVBLZX 1(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y9
+	VPMOVZXBD (R10)(R11*8), Y9
 	VPMOVZXWD 8(AX), X5
 	VPSLLD $16, X5, X5
 	VPERMPS Y5, Y9, Y5
 	MOVBLZX 2(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y10
+	VPMOVZXBD (R10)(R11*8), Y10
 	VPMOVZXWD 16(AX), X6
 	VPSLLD $16, X6, X6
 	VPERMPS Y6, Y10, Y6
 	MOVBLZX 3(BX), R11
-	SHLQ $5, R11
-	VMOVDQU (R10)(R11*1), Y11
+	VPMOVZXBD (R10)(R11*8), Y11
 	VPMOVZXWD 24(AX), X7
 	VPSLLD $16, X7, X7
 	VPERMPS Y7, Y11, Y7

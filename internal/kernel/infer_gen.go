@@ -47,13 +47,14 @@ func main() {
 }
 
 // chunk24 is the body of dotRows24's chunk loop: for each accumulator a, the
-// metadata byte a at BX picks the table row (R10 + 32·byte) that places
+// metadata byte a at BX picks the table row (R10 + 8·byte, 8 byte-sized
+// lane indices widened to int32) that places
 // kept values 4a … 4a+3 (at AX) among inputs 8a … 8a+7 (at DX); the upper
 // half of the loaded register is zero, so table index 4 gives 0.
 func chunk24(s storage) string {
 	var b bytes.Buffer
 	for a := 0; a < 4; a++ {
-		fmt.Fprintf(&b, "\tMOVBLZX %d(BX), R11\n\tSHLQ $5, R11\n\tVMOVDQU (R10)(R11*1), Y%d\n", a, 8+a)
+		fmt.Fprintf(&b, "\tMOVBLZX %d(BX), R11\n\tVPMOVZXBD (R10)(R11*8), Y%d\n", a, 8+a)
 		if s.BF16 {
 			fmt.Fprintf(&b, "\tVPMOVZXWD %d(AX), X%d\n\tVPSLLD $16, X%d, X%d\n", 8*a, 4+a, 4+a, 4+a)
 		} else {
@@ -149,7 +150,7 @@ const sparseTmpl = `
 //
 // dotRows{{.Name}} for 2:4-compressed rows: row r keeps 16·nc {{.Type}} values at
 // v + r·ldv and one metadata byte per 8 inputs at meta + r·ldm. Each byte
-// selects, through the 256-entry table lut of 8 int32 lane indices, where
+// selects, through the 256-entry table lut of 8 byte lane indices, where
 // its 4 kept values go among its 8 inputs (index 4 picks a zero lane), so
 // each accumulator sees exactly the dense row with zeros where pruned.
 TEXT ·dotRows24{{.Name}}(SB), NOSPLIT, $0-88

@@ -105,6 +105,16 @@ var lut24 = func() (t [256][8]int32) {
 	return t
 }()
 
+// lut24b is lut24 with byte entries, the assembly's table (2 KiB).
+var lut24b = func() (t [256][8]uint8) {
+	for m, row := range lut24 {
+		for k, v := range row {
+			t[m][k] = uint8(v)
+		}
+	}
+	return t
+}()
+
 // expand24 writes the dense weights of inputs 8j … 8j+7 of a 2:4 row whose
 // kept values are v (4 of them from index 4j) and metadata byte m, through
 // the same table as the assembly.
