@@ -183,9 +183,19 @@ func SaveLlama2C(path string, cfg *model.Config, w *model.Weights) error {
 	if c.Dim > math.MaxInt32 || c.VocabSize > math.MaxInt32 {
 		return fmt.Errorf("save llama2.c checkpoint %s: sizes do not fit int32", path)
 	}
+	if c.RopeScaling != nil {
+		return fmt.Errorf("save llama2.c checkpoint %s: the format has no rope_scaling", path)
+	}
 	c, w, err := model.ConvertRopeLayout(c, w, true)
 	if err != nil {
 		return fmt.Errorf("save llama2.c checkpoint %s: %w", path, err)
+	}
+	for i := range w.Layers {
+		for _, p := range model.Projections {
+			if l := w.Layers[i].Projection(p); l != nil && l.Bias != nil {
+				return fmt.Errorf("save llama2.c checkpoint %s: %s has a bias, which the format cannot store", path, model.LinearName(i, p))
+			}
+		}
 	}
 	return llama2cWriteAtomic(path, func(bw *bufio.Writer) error { return llama2cWrite(bw, &c, w) })
 }
@@ -220,22 +230,22 @@ func llama2cWrite(bw *bufio.Writer, cfg *model.Config, w *model.Weights) error {
 	}
 	real, imag := llama2cFreqCis(cfg)
 	steps := []func() error{
-		func() error { return put(w.TokenEmbedding) },
+		func() error { return put(w.Embedding().Float32s()) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.AttnNorm }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wq.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wk.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wv.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wo.W }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wq.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wk.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wv.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.Wo.Float32s() }) },
 		func() error { return perLayer(func(l *model.Layer) []float32 { return l.FFNNorm }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W1.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W2.W }) },
-		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W3.W }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W1.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W2.Float32s() }) },
+		func() error { return perLayer(func(l *model.Layer) []float32 { return l.W3.Float32s() }) },
 		func() error { return put(w.FinalNorm) },
 		func() error { return put(real) },
 		func() error { return put(imag) },
 	}
 	if !w.Tied() {
-		steps = append(steps, func() error { return put(w.Classifier.W) })
+		steps = append(steps, func() error { return put(w.Classifier.Float32s()) })
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {

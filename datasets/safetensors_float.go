@@ -1,33 +1,19 @@
 package datasets
 
-import "math"
+import (
+	"math"
+
+	"github.com/prunebench/armor/internal/halffloat"
+)
 
 // BF16ToFloat32 widens a bfloat16 value, the upper 16 bits of an IEEE-754
 // binary32, to float32. The conversion is exact.
-func BF16ToFloat32(u uint16) float32 {
-	return math.Float32frombits(uint32(u) << 16)
-}
+func BF16ToFloat32(u uint16) float32 { return halffloat.BF16ToFloat32(u) }
 
 // F16ToFloat32 widens an IEEE-754 binary16 (half precision) value to float32.
 // The conversion is exact for every input: subnormals become normal float32
 // values, infinities stay infinite and NaNs stay NaN with their payload.
-func F16ToFloat32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h & 0x3ff)
-	switch exp {
-	case 0x1f: // infinity or NaN
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case 0: // zero or subnormal: frac · 2⁻²⁴, exact in float32
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	default: // rebias the exponent from 15 to 127
-		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
-	}
-}
+func F16ToFloat32(h uint16) float32 { return halffloat.F16ToFloat32(h) }
 
 // Float64ToF16 rounds f to the nearest IEEE-754 binary16 value, ties to even,
 // and returns its bits. Values beyond the largest finite half (65504) round to

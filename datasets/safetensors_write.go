@@ -71,6 +71,29 @@ func writeBody(w io.Writer, header []byte, tensors []Tensor) error {
 // encodeHeader validates tensors and metadata and returns the space-padded
 // JSON header.
 func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) {
+	for i, t := range tensors {
+		if err := t.Validate(); err != nil {
+			return nil, fmt.Errorf("tensor %d: %w", i, err)
+		}
+	}
+	entries := make([]headerEntry, len(tensors))
+	for i, t := range tensors {
+		entries[i] = headerEntry{t.Name, t.DType, t.Shape, int64(len(t.Data))}
+	}
+	return encodeHeaderEntries(entries, metadata)
+}
+
+// headerEntry is what the header says of one tensor.
+type headerEntry struct {
+	Name   string
+	DType  DType
+	Shape  []int
+	NBytes int64
+}
+
+// encodeHeaderEntries returns the space-padded JSON header of tensors
+// described by entries (already validated), laid out contiguously in order.
+func encodeHeaderEntries(tensors []headerEntry, metadata map[string]string) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteByte('{')
 	if len(metadata) > 0 {
@@ -97,9 +120,6 @@ func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) 
 	seen := make(map[string]bool, len(tensors))
 	var offset int64
 	for i, t := range tensors {
-		if err := t.Validate(); err != nil {
-			return nil, fmt.Errorf("tensor %d: %w", i, err)
-		}
 		if seen[t.Name] {
 			return nil, fmt.Errorf("tensor %d: duplicate tensor name %q", i, t.Name)
 		}
@@ -117,7 +137,7 @@ func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) 
 			}
 			buf.WriteString(strconv.Itoa(d))
 		}
-		end := offset + int64(len(t.Data))
+		end := offset + t.NBytes
 		fmt.Fprintf(&buf, `],"data_offsets":[%d,%d]}`, offset, end)
 		offset = end
 	}

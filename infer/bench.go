@@ -202,14 +202,15 @@ func TimingForms(m *model.Model, block int, s Storage, seed uint64) (dense, spar
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if l.W == nil {
-			return nil, nil, nil, fmt.Errorf("%s: no dense weights (model already converted)", name)
+		if l.Op != nil {
+			return nil, nil, nil, fmt.Errorf("%s: model already converted", name)
 		}
-		d, err := NewDense(name, l.W, l.Out, l.In, s)
+		lw := l.Float32s()
+		d, err := NewDense(name, lw, l.Out, l.In, s)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		masked := slices.Clone(l.W)
+		masked := slices.Clone(lw)
 		mask24(masked)
 		c, err := Compress(name, masked, l.Out, l.In, methods.Pattern24, s)
 		if err != nil {

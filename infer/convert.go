@@ -75,15 +75,15 @@ func Convert(m *model.Model, factors map[string]*pipeline.Factored, opt Options)
 		switch f := factors[name]; {
 		case f != nil:
 			op, err = FromFactored(name, f, opt.Storage)
-		case l.W == nil:
-			return fmt.Errorf("%s: layer has no dense weights to convert (already converted?)", name)
+		case l.Op != nil:
+			return fmt.Errorf("%s: layer is already converted", name)
 		case opt.Sparse != nil:
 			var c *Compressed
-			if c, err = Compress(name, l.W, l.Out, l.In, *opt.Sparse, opt.Storage); err == nil {
+			if c, err = Compress(name, l.Float32s(), l.Out, l.In, *opt.Sparse, opt.Storage); err == nil {
 				op, err = NewSparse(name, c)
 			}
 		default:
-			op, err = NewDense(name, l.W, l.Out, l.In, opt.Storage)
+			op, err = NewDense(name, l.Float32s(), l.Out, l.In, opt.Storage)
 		}
 		if err != nil {
 			return err
@@ -98,7 +98,7 @@ func Convert(m *model.Model, factors map[string]*pipeline.Factored, opt Options)
 // Memory is a model's resident weight bytes.
 type Memory struct {
 	// Linear is the decoder linear layers' stored bytes (operators as
-	// stored, dense layers as float32).
+	// stored, dense layers as they are held: float32 or 16-bit).
 	Linear int64 `json:"linear_bytes"`
 	// Other is the embedding, norms and untied classifier (float32).
 	Other int64 `json:"other_bytes"`
@@ -127,7 +127,7 @@ func ResidentBytes(m *model.Model) Memory {
 		case Operator:
 			mem.Linear += op.StoredBytes()
 		default:
-			mem.Linear += 4 * int64(len(l.W))
+			mem.Linear += 4*int64(len(l.W)) + int64(len(l.Half))
 		}
 	}
 	return mem

@@ -33,10 +33,11 @@ func (m *Model) Embed(tokens [][]int) (*Batch, error) {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	d := m.cfg.Dim
+	emb := m.w.Embedding()
 	r := 0
 	for _, seq := range tokens {
 		for _, tok := range seq {
-			copy(h.Data[r*d:(r+1)*d], m.w.TokenEmbedding[tok*d:(tok+1)*d])
+			emb.RowsFloat32(h.Data[r*d:(r+1)*d], tok, tok+1)
 			r++
 		}
 	}
@@ -101,7 +102,7 @@ func (m *Model) block(i int, h *Batch, caches []*kvCache, obs Observer) *Batch {
 		if caches != nil {
 			start = caches[b].n
 		}
-		cos, sin := ropeTable(start, n, hd, cfg.RopeTheta)
+		cos, sin := ropeTableScaled(start, n, hd, cfg.RopeTheta, cfg.RopeScaling)
 		applyRoPE(qb, n, cfg.NHeads, hd, cos, sin, cfg.RopeInterleaved)
 		applyRoPE(kb, n, cfg.NKVHeads, hd, cos, sin, cfg.RopeInterleaved)
 		if caches != nil {
@@ -168,5 +169,5 @@ func (m *Model) classifier() *Linear {
 	if m.w.Classifier != nil {
 		return m.w.Classifier
 	}
-	return &Linear{Out: m.cfg.VocabSize, In: m.cfg.Dim, W: m.w.TokenEmbedding}
+	return m.w.Embedding()
 }

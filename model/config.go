@@ -38,6 +38,9 @@ type Config struct {
 	// checkpoints); false rotates halves (i, i+h/2) (Hugging Face). Pair i
 	// always uses angle pos·θ^(−2i/h).
 	RopeInterleaved bool
+	// RopeScaling, when non-nil, rescales the RoPE frequencies as Llama
+	// 3.1 does (rope_scaling of type llama3).
+	RopeScaling *RopeScaling
 }
 
 // HeadDim returns the size of one attention head, Dim/NHeads.
@@ -98,6 +101,11 @@ func (c Config) Validate() error {
 	}
 	if !(c.RopeTheta > 0) || math.IsInf(c.RopeTheta, 0) {
 		return fmt.Errorf("model config: rope_theta must be positive and finite, got %v", c.RopeTheta)
+	}
+	if c.RopeScaling != nil {
+		if err := c.RopeScaling.Validate(); err != nil {
+			return fmt.Errorf("model config: %w", err)
+		}
 	}
 	return nil
 }

@@ -70,6 +70,15 @@ func (l *Layer) slot(proj string) **Linear {
 	return nil
 }
 
+// Projection returns the linear layer of projection proj (nil for an
+// unknown name).
+func (l *Layer) Projection(proj string) *Linear {
+	if p := l.slot(proj); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // SetProjection stores lin in the field of l that holds projection proj
 // (q_proj … down_proj), without shape checks: for loaders that fill an empty
 // layer. Weights.SetLinear is the checked way to replace a layer's weight.

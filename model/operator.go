@@ -12,7 +12,8 @@ type Operator interface {
 }
 
 // SetOperator makes the decoder linear layer name (see LinearName) compute through op instead of its dense weights,
-// which are dropped: Linear.W becomes nil and Linear.Op holds op. op must
+// which are dropped: Linear.W and Half become nil and Linear.Op holds op
+// (a bias is kept and still added). op must
 // have the layer's shape.
 func (w *Weights) SetOperator(name string, op Operator) error {
 	l, err := w.Linear(name)
@@ -25,5 +26,5 @@ func (w *Weights) SetOperator(name string, op Operator) error {
 	if out, in := op.Dims(); out != l.Out || in != l.In {
 		return fmt.Errorf("linear %s: operator is %d×%d, the layer is %d×%d", name, out, in, l.Out, l.In)
 	}
-	return w.SetLinear(name, &Linear{Out: l.Out, In: l.In, Op: op})
+	return w.SetLinear(name, &Linear{Out: l.Out, In: l.In, Op: op, Bias: l.Bias})
 }

@@ -9,17 +9,74 @@ import (
 // start..start+n−1: entry [p*half+i] holds angle (start+p)·θ^(−2i/headDim),
 // i < half = headDim/2. Angles are computed in float64.
 func ropeTable(start, n, headDim int, theta float64) (cos, sin []float64) {
+	return ropeTableScaled(start, n, headDim, theta, nil)
+}
+
+// ropeTableScaled is ropeTable with the frequencies adjusted by scaling
+// (nil: none; see RopeScaling.Frequency).
+func ropeTableScaled(start, n, headDim int, theta float64, scaling *RopeScaling) (cos, sin []float64) {
 	half := headDim / 2
 	cos = make([]float64, n*half)
 	sin = make([]float64, n*half)
 	for i := 0; i < half; i++ {
 		freq := math.Pow(theta, -float64(2*i)/float64(headDim))
+		if scaling != nil {
+			freq = scaling.Frequency(freq)
+		}
 		for p := 0; p < n; p++ {
 			s, c := math.Sincos(float64(start+p) * freq)
 			cos[p*half+i], sin[p*half+i] = c, s
 		}
 	}
 	return cos, sin
+}
+
+// RopeScaling is Llama 3.1's RoPE frequency scaling (Hugging Face
+// rope_scaling with rope_type "llama3"): with wavelength λ = 2π/f of a
+// frequency f and L = OriginalMaxPosition,
+//
+//	λ < L/HighFreqFactor: f unchanged
+//	λ > L/LowFreqFactor:  f/Factor
+//	otherwise:            (1−s)·f/Factor + s·f,  s = (L/λ − LowFreqFactor)/(HighFreqFactor − LowFreqFactor)
+type RopeScaling struct {
+	Factor              float64
+	LowFreqFactor       float64
+	HighFreqFactor      float64
+	OriginalMaxPosition int
+}
+
+// Validate checks that the factors are positive and finite, HighFreqFactor
+// exceeds LowFreqFactor and OriginalMaxPosition is positive.
+func (r *RopeScaling) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"factor", r.Factor}, {"low_freq_factor", r.LowFreqFactor}, {"high_freq_factor", r.HighFreqFactor}} {
+		if !(f.v > 0) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("rope_scaling: %s must be positive and finite, got %v", f.name, f.v)
+		}
+	}
+	if !(r.HighFreqFactor > r.LowFreqFactor) {
+		return fmt.Errorf("rope_scaling: high_freq_factor %v must exceed low_freq_factor %v", r.HighFreqFactor, r.LowFreqFactor)
+	}
+	if r.OriginalMaxPosition <= 0 {
+		return fmt.Errorf("rope_scaling: original_max_position_embeddings must be positive, got %d", r.OriginalMaxPosition)
+	}
+	return nil
+}
+
+// Frequency returns the scaled frequency of an unscaled one.
+func (r *RopeScaling) Frequency(f float64) float64 {
+	L := float64(r.OriginalMaxPosition)
+	wavelen := 2 * math.Pi / f
+	switch {
+	case wavelen < L/r.HighFreqFactor:
+		return f
+	case wavelen > L/r.LowFreqFactor:
+		return f / r.Factor
+	}
+	s := (L/wavelen - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
+	return (1-s)*f/r.Factor + s*f
 }
 
 // applyRoPE rotates, in place, every head of every row of x (n rows of
@@ -75,7 +132,11 @@ func permuteHeads(w *Linear, nHeads, headDim int, toHalves bool) (*Linear, error
 	if nHeads*headDim != w.Out {
 		return nil, fmt.Errorf("rope permutation: %d heads × %d = %d rows, but the layer has %d", nHeads, headDim, nHeads*headDim, w.Out)
 	}
-	out := &Linear{Out: w.Out, In: w.In, W: make([]float32, len(w.W))}
+	out := &Linear{Out: w.Out, In: w.In, W: make([]float32, w.Out*w.In)}
+	src32 := w.Float32s()
+	if w.Bias != nil {
+		out.Bias = make([]float32, w.Out)
+	}
 	half := headDim / 2
 	for h := 0; h < nHeads; h++ {
 		base := h * headDim
@@ -87,7 +148,10 @@ func permuteHeads(w *Linear, nHeads, headDim int, toHalves bool) (*Linear, error
 				if !toHalves {
 					src, dst = halves, inter
 				}
-				copy(out.W[dst*w.In:(dst+1)*w.In], w.W[src*w.In:(src+1)*w.In])
+				copy(out.W[dst*w.In:(dst+1)*w.In], src32[src*w.In:(src+1)*w.In])
+				if w.Bias != nil {
+					out.Bias[dst] = w.Bias[src]
+				}
 			}
 		}
 	}

@@ -25,6 +25,11 @@ type Weights struct {
 	// TokenEmbedding is the VocabSize × Dim embedding table (row t is the
 	// embedding of token t).
 	TokenEmbedding []float32
+	// TokenEmbeddingHalf, when non-nil, holds the embedding table in 16-bit
+	// storage (a VocabSize × Dim Linear with Half set) instead, and
+	// TokenEmbedding is nil: a large vocabulary then costs no float32
+	// copy. Embedding returns the table in either form.
+	TokenEmbeddingHalf *Linear
 	// Layers are the NLayers decoder blocks.
 	Layers []Layer
 	// FinalNorm is the RMSNorm gain applied before the classifier, [Dim].
@@ -72,6 +77,20 @@ func NewWeights(cfg Config, tied bool) (*Weights, error) {
 	return w, nil
 }
 
+// Embedding returns the token embedding table as a VocabSize × Dim
+// linear layer (a view of TokenEmbedding, or TokenEmbeddingHalf): row t
+// is the embedding of token t, and the tied classifier applies it.
+func (w *Weights) Embedding() *Linear {
+	if w.TokenEmbedding == nil && w.TokenEmbeddingHalf != nil {
+		return w.TokenEmbeddingHalf
+	}
+	d := len(w.FinalNorm) // the model width
+	if d == 0 {
+		return &Linear{W: w.TokenEmbedding}
+	}
+	return &Linear{Out: len(w.TokenEmbedding) / d, In: d, W: w.TokenEmbedding}
+}
+
 // Tied reports whether the classifier shares the token embedding.
 func (w *Weights) Tied() bool { return w.Classifier == nil }
 
@@ -98,7 +117,11 @@ func (w *Weights) Validate(cfg Config) error {
 		}
 		return nil
 	}
-	if err := checkVec("token_embedding", w.TokenEmbedding, cfg.VocabSize*cfg.Dim); err != nil {
+	if w.TokenEmbedding == nil && w.TokenEmbeddingHalf != nil {
+		if err := checkLin("token_embedding", w.TokenEmbeddingHalf, cfg.VocabSize, cfg.Dim); err != nil {
+			return err
+		}
+	} else if err := checkVec("token_embedding", w.TokenEmbedding, cfg.VocabSize*cfg.Dim); err != nil {
 		return err
 	}
 	if len(w.Layers) != cfg.NLayers {
@@ -142,10 +165,11 @@ func (w *Weights) Clone() *Weights {
 	}
 	cp := func(v []float32) []float32 { return append([]float32(nil), v...) }
 	c := &Weights{
-		TokenEmbedding: cp(w.TokenEmbedding),
-		Layers:         make([]Layer, len(w.Layers)),
-		FinalNorm:      cp(w.FinalNorm),
-		Classifier:     w.Classifier.Clone(),
+		TokenEmbedding:     cp(w.TokenEmbedding),
+		TokenEmbeddingHalf: w.TokenEmbeddingHalf.Clone(),
+		Layers:             make([]Layer, len(w.Layers)),
+		FinalNorm:          cp(w.FinalNorm),
+		Classifier:         w.Classifier.Clone(),
 	}
 	for i, l := range w.Layers {
 		c.Layers[i] = Layer{

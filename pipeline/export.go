@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -72,16 +73,87 @@ type FactoredManifest struct {
 	Params   ParamCount      `json:"params"`
 }
 
+// ExportOptions choose the form of an export.
+type ExportOptions struct {
+	// DType of the written tensors (F32, F16, BF16); "" keeps the dtype the
+	// model's projection weights are stored in (datasets.WeightsDType).
+	DType datasets.DType
+	// ShardBytes limits the size of each safetensors file of the Hugging
+	// Face export: a model larger than this is split into
+	// model-0000k-of-0000n.safetensors with an index; ≤ 0 means
+	// datasets.DefaultShardBytes (5 GB, as save_pretrained).
+	ShardBytes int64
+}
+
+// ExportOptionsFor returns the options that keep the form of the model
+// loaded from modelPath: its weights' dtype, and, for a sharded Hugging Face
+// checkpoint, its largest shard's size as the shard limit.
+func ExportOptionsFor(modelPath string, m *model.Model) ExportOptions {
+	opt := ExportOptions{DType: datasets.WeightsDType(m.Weights()), ShardBytes: datasets.DefaultShardBytes}
+	if format, dir, err := DetectFormat(modelPath); err == nil && format == FormatHF {
+		if _, err := os.Stat(filepath.Join(dir, datasets.HFIndexFile)); err == nil {
+			if b := datasets.CheckpointBytes(dir); b > 0 {
+				opt.ShardBytes = b
+			}
+		}
+	}
+	return opt
+}
+
+func (o ExportOptions) resolve(w *model.Weights) ExportOptions {
+	if o.DType == "" {
+		o.DType = datasets.WeightsDType(w)
+	}
+	if o.ShardBytes <= 0 {
+		o.ShardBytes = datasets.DefaultShardBytes
+	}
+	return o
+}
+
 // ExportHF writes the pruned model's effective dense weights as a Hugging
-// Face Llama checkpoint (config.json + model.safetensors, F32) in dir.
-func ExportHF(dir string, p *Pruned) error {
-	return datasets.SaveHF(dir, p.Model.Config(), p.Model.Weights(), datasets.HFSaveOptions{
-		Metadata: map[string]string{"pruning_method": p.Method, "pruning_protocol": string(p.Protocol), "pruning_pattern": p.Pattern.String()},
+// Face checkpoint in dir, in the dtype of the model's weights, in one
+// model.safetensors when it fits in 5 GB and in shards otherwise (see
+// ExportHFWith).
+func ExportHF(dir string, p *Pruned) error { return ExportHFWith(dir, p, ExportOptions{}) }
+
+// ExportHFWith is ExportHF with the dtype and shard limit of opt: the
+// checkpoint is one model.safetensors when its tensors fit in
+// opt.ShardBytes, shards with an index otherwise. Tensors are encoded and
+// written one at a time.
+func ExportHFWith(dir string, p *Pruned, opt ExportOptions) error {
+	cfg, w := p.Model.Config(), p.Model.Weights()
+	opt = opt.resolve(w)
+	tensors, err := datasets.HFStreamTensors(cfg, w, opt.DType)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", dir, err)
+	}
+	var total int64
+	for _, t := range tensors {
+		n, err := t.NBytes()
+		if err != nil {
+			return fmt.Errorf("export %s: %w", dir, err)
+		}
+		total += n
+	}
+	shard := opt.ShardBytes
+	if total <= shard {
+		shard = 0 // one file
+	}
+	hc := datasets.NewHFConfigFor(cfg, w, datasets.TorchDType(opt.DType))
+	return datasets.WriteHFCheckpoint(dir, hc, tensors, datasets.HFSaveOptions{
+		ShardBytes: shard,
+		Metadata:   map[string]string{"pruning_method": p.Method, "pruning_protocol": string(p.Protocol), "pruning_pattern": p.Pattern.String()},
 	})
 }
 
-// ExportFactored writes the factorized form of an ARMOR-pruned model in dir.
-func ExportFactored(dir string, p *Pruned) error {
+// ExportFactored writes the factorized form of an ARMOR-pruned model in dir
+// (tensors in the dtype of the model's weights; see ExportFactoredWith).
+func ExportFactored(dir string, p *Pruned) error { return ExportFactoredWith(dir, p, ExportOptions{}) }
+
+// ExportFactoredWith writes the factorized form of an ARMOR-pruned model
+// in dir with its float tensors in opt.DType (the groups' bitmasks are U8).
+// It is one armor.safetensors file (opt.ShardBytes is not used).
+func ExportFactoredWith(dir string, p *Pruned, opt ExportOptions) error {
 	if len(p.Factors) == 0 {
 		return fmt.Errorf("export factorized %s: the model has no factorized layers (only ARMOR produces them)", dir)
 	}
@@ -96,18 +168,18 @@ func ExportFactored(dir string, p *Pruned) error {
 		},
 		Weights: FactoredWeights, Params: p.Params,
 	}
-	var ts []datasets.Tensor
-	add := func(name string, dt datasets.DType, shape []int, v []float32) error {
-		t, err := datasets.TensorFromFloat32s(name, dt, shape, v)
-		if err != nil {
-			return err
-		}
-		ts = append(ts, t)
+	opt = opt.resolve(w)
+	var ts []datasets.StreamTensor
+	add := func(name string, _ datasets.DType, shape []int, v []float32) error {
+		ts = append(ts, datasets.StreamTensor{Name: name, DType: opt.DType, Shape: shape,
+			Write: func(wr io.Writer) error { return datasets.EncodeFloat32s(wr, opt.DType, v) }})
 		return nil
 	}
-	if err := add("token_embedding", datasets.F32, []int{cfg.VocabSize, cfg.Dim}, w.TokenEmbedding); err != nil {
-		return err
+	addLinear := func(name string, l *model.Linear) {
+		ts = append(ts, datasets.StreamTensor{Name: name, DType: opt.DType, Shape: []int{l.Out, l.In},
+			Write: func(wr io.Writer) error { return datasets.EncodeLinear(wr, opt.DType, l) }})
 	}
+	addLinear("token_embedding", w.Embedding())
 	for i := range w.Layers {
 		L := &w.Layers[i]
 		if err := add(fmt.Sprintf("layers.%d.attn_norm", i), datasets.F32, []int{cfg.Dim}, L.AttnNorm); err != nil {
@@ -121,17 +193,13 @@ func ExportFactored(dir string, p *Pruned) error {
 		return err
 	}
 	if w.Classifier != nil {
-		if err := add("classifier", datasets.F32, []int{cfg.VocabSize, cfg.Dim}, w.Classifier.W); err != nil {
-			return err
-		}
+		addLinear("classifier", w.Classifier)
 	}
 	for _, name := range w.LinearNames() {
 		f := p.Factors[name]
 		if f == nil {
 			l, _ := w.Linear(name)
-			if err := add(name+factoredDenseName, datasets.F32, []int{l.Out, l.In}, l.W); err != nil {
-				return err
-			}
+			addLinear(name+factoredDenseName, l)
 			continue
 		}
 		parts := []struct {
@@ -147,7 +215,7 @@ func ExportFactored(dir string, p *Pruned) error {
 		if err != nil {
 			return err
 		}
-		ts = append(ts, g)
+		ts = append(ts, datasets.StreamOf(g))
 		man.Layers = append(man.Layers, ManifestLayer{
 			Name: name, DOut: f.DOut, DIn: f.DIn, BlockSize: f.BlockSize,
 			OutBlocks: f.OutBlocks, InBlocks: f.InBlocks, StoredParams: f.StoredParams(),
@@ -156,7 +224,7 @@ func ExportFactored(dir string, p *Pruned) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("export factorized: %w", err)
 	}
-	if err := datasets.WriteSafetensors(filepath.Join(dir, FactoredWeights), ts, map[string]string{"format": FactoredFormat}); err != nil {
+	if err := datasets.WriteSafetensorsStream(filepath.Join(dir, FactoredWeights), ts, map[string]string{"format": FactoredFormat}); err != nil {
 		return err
 	}
 	return datasets.WriteJSONAtomic(filepath.Join(dir, ManifestFile), man)

@@ -201,11 +201,22 @@ func blockMatrix(v []float32, b int) *mat.Dense {
 	return mat.NewDense(b, b, d)
 }
 
-// linearToDense widens a float32 linear layer to a float64 matrix.
+// linearToDense widens a linear layer's weights (float32 or 16-bit) to a
+// float64 matrix.
 func linearToDense(l *model.Linear) *mat.Dense {
-	d := make([]float64, len(l.W))
-	for i, x := range l.W {
-		d[i] = float64(x)
+	d := make([]float64, l.Out*l.In)
+	if !l.IsHalf() {
+		for i, x := range l.W {
+			d[i] = float64(x)
+		}
+		return mat.NewDense(l.Out, l.In, d)
+	}
+	row := make([]float32, l.In)
+	for r := 0; r < l.Out; r++ {
+		l.RowsFloat32(row, r, r+1)
+		for j, x := range row {
+			d[r*l.In+j] = float64(x)
+		}
 	}
 	return mat.NewDense(l.Out, l.In, d)
 }

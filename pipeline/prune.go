@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"fmt"
-	"github.com/prunebench/armor/internal/jsonfloat"
-	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/prunebench/armor/datasets"
+	"github.com/prunebench/armor/internal/jsonfloat"
 
 	"github.com/prunebench/armor/methods"
 	"github.com/prunebench/armor/model"
@@ -71,6 +73,17 @@ type Options struct {
 	InPlace bool
 	// Log, when set, receives one line per pruned layer and per block.
 	Log func(format string, args ...any)
+	// Progress, when set, receives one line per finished block: blocks
+	// done, elapsed time and an estimate of the time left.
+	Progress func(format string, args ...any)
+	// SpillDir, when set, receives every pruned block's half-precision
+	// linear layers (one safetensors file per block, block-00000.safetensors
+	// …, in their stored dtype) as soon as the block is done; the pruned
+	// model then reads them from there (memory-mapped) instead of holding
+	// them in memory, so a model larger than memory can be pruned. The
+	// directory must exist and outlive the pruned model; float32 layers are
+	// kept in memory.
+	SpillDir string
 }
 
 // LayerReport is what pruning one linear layer produced.
@@ -111,8 +124,16 @@ type Pruned struct {
 
 // Prune prunes every linear layer of every block of m with opt.Method under
 // opt.Protocol and returns the pruned model. m is not modified unless
-// opt.InPlace: its weights are cloned first (the clone's linear layers are
-// replaced one by one).
+// opt.InPlace: the pruned model gets its own list of layers, whose linear
+// layers are replaced one by one, and shares the embedding, norms and
+// classifier (never modified) with m. Pruned layers keep the storage of
+// the layer they replace: float32, or rounded (through float32, to nearest
+// even) to the same 16-bit format, with its bias.
+//
+// Memory is bounded by one block: only the block being pruned is widened
+// to float64 (one layer per worker), its statistics are dropped once its
+// layers are pruned, and the pages of memory-mapped weights are released
+// when their block is done (with SpillDir, the pruned block's too).
 //
 // Work is streamed per block: with H_i the hidden states of the calibration
 // windows entering block i (H_0 the embeddings),
@@ -151,7 +172,7 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.NumCPU()
+		workers = defaultWorkers(cfg)
 	}
 	if workers > 1 {
 		opt.Config.ARMOR.Threads = 1
@@ -176,7 +197,7 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	w := m.Weights()
 	pm := m
 	if !opt.InPlace {
-		w = w.Clone()
+		w = shareWeights(w)
 		if pm, err = model.New(cfg, w); err != nil {
 			return nil, err
 		}
@@ -197,26 +218,45 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 		out.CalibrationRows += h.Rows()
 	}
 
+	progress := opt.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	tBlocks := time.Now()
 	for i := 0; i < cfg.NLayers; i++ {
 		t0 := time.Now()
-		acc := newBlockStats(cfg, full, gram)
-		// Both protocols observe block i with its dense weights (w still
-		// holds them); dense keeps the outputs as the next block's input.
-		for c, h := range hs {
-			next, err := pm.Block(i, h, acc.observe)
-			if err != nil {
-				return nil, fmt.Errorf("prune: block %d: %w", i, err)
+		dense := w.Layers[i]
+		// Both protocols observe block i with its dense weights; dense
+		// keeps the outputs of the first pass as the next block's input.
+		// With full H, down_proj's (hidden × hidden) is gathered and used
+		// in a pass of its own before the others', so the block never holds
+		// all its H matrices and a layer's working set at once; a layer's
+		// input does not depend on the layers after it, so the statistics
+		// are those of a single pass.
+		reps := make([]LayerReport, len(model.Projections))
+		var nexts []*model.Batch
+		for g, group := range passGroups(full) {
+			acc := newBlockStatsFor(cfg, full, gram, group)
+			for _, h := range hs {
+				next, err := pm.Block(i, h, acc.observe)
+				if err != nil {
+					return nil, fmt.Errorf("prune: block %d: %w", i, err)
+				}
+				if acc.err != nil {
+					return nil, fmt.Errorf("prune: block %d: %w", i, acc.err)
+				}
+				if g == 0 && opt.Protocol == ProtocolDense {
+					nexts = append(nexts, next)
+				}
 			}
-			if acc.err != nil {
-				return nil, fmt.Errorf("prune: block %d: %w", i, acc.err)
+			if err := pruneBlock(w, i, meth, acc, workers, out.Factors, group, reps); err != nil {
+				return nil, err
 			}
-			if opt.Protocol == ProtocolDense {
-				hs[c] = next
-			}
+			acc = nil
+			debug.FreeOSMemory()
 		}
-		reps, err := pruneBlock(w, i, meth, acc, workers, out.Factors)
-		if err != nil {
-			return nil, err
+		if opt.Protocol == ProtocolDense {
+			copy(hs, nexts)
 		}
 		for _, r := range reps {
 			logf("%s %s: proxy loss %.4f, output error %.4f, %.2fs", opt.Method, r.Name, float64(r.ProxyLoss), float64(r.OutputError), r.Seconds)
@@ -229,27 +269,54 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 				}
 			}
 		}
+		if opt.SpillDir != "" {
+			if err := spillBlock(opt.SpillDir, w, i); err != nil {
+				return nil, err
+			}
+		}
+		releaseLayer(&dense)
+		releaseLayer(&w.Layers[i])
+		debug.FreeOSMemory()
 		logf("block %d/%d pruned (%s, %s protocol) in %.1fs", i+1, cfg.NLayers, opt.Method, opt.Protocol, time.Since(t0).Seconds())
+		el := time.Since(tBlocks)
+		eta := time.Duration(float64(el) / float64(i+1) * float64(cfg.NLayers-i-1))
+		progress("prune %s: block %d/%d done (%d/%d layers), %s elapsed, ETA %s", opt.Method, i+1, cfg.NLayers,
+			(i+1)*len(model.Projections), cfg.NLayers*len(model.Projections), el.Round(time.Second), eta.Round(time.Second))
 	}
 	out.Params = CountParams(cfg, w, out.Layers)
 	out.Seconds = time.Since(start).Seconds()
 	return out, nil
 }
 
-// pruneBlock prunes the seven linear layers of block i of w in place, up to
-// workers at once, and returns their reports in forward order.
-func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, workers int, factors map[string]*Factored) ([]LayerReport, error) {
+// passGroups lists the projections whose statistics each pass over a
+// block's calibration windows gathers: all in one pass, or, with full H,
+// down_proj first and then the others.
+func passGroups(full bool) [][]string {
+	if !full {
+		return [][]string{model.Projections}
+	}
+	return [][]string{{model.ProjDown}, {model.ProjQ, model.ProjK, model.ProjV, model.ProjO, model.ProjGate, model.ProjUp}}
+}
+
+// pruneLayerOrder is the order layers are handed to the workers: largest
+// first, so the pool finishes together.
+var pruneLayerOrder = []string{model.ProjGate, model.ProjUp, model.ProjDown, model.ProjQ, model.ProjO, model.ProjK, model.ProjV}
+
+// pruneBlock prunes the linear layers projs of block i of w in place, up
+// to workers at once, and stores their reports in reps (indexed like
+// model.Projections).
+func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, workers int, factors map[string]*Factored, projs []string, reps []LayerReport) error {
 	type job struct {
 		k    int
 		name string
 	}
-	reps := make([]LayerReport, len(model.Projections))
-	results := make([]*model.Linear, len(model.Projections))
-	facs := make([]*Factored, len(model.Projections))
-	errs := make([]error, len(model.Projections))
+	n := len(model.Projections)
+	results := make([]*model.Linear, n)
+	facs := make([]*Factored, n)
+	errs := make([]error, n)
 	jobs := make(chan job)
 	var wg sync.WaitGroup
-	for k := 0; k < min(workers, len(model.Projections)); k++ {
+	for k := 0; k < min(workers, len(projs)); k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -258,26 +325,43 @@ func pruneBlock(w *model.Weights, i int, meth methods.Method, acc *blockStats, w
 			}
 		}()
 	}
-	// Largest layers first, so the pool finishes together.
-	order := []int{4, 5, 6, 0, 3, 1, 2}
-	for _, k := range order {
-		jobs <- job{k, model.LinearName(i, model.Projections[k])}
+	want := map[string]bool{}
+	for _, p := range projs {
+		want[p] = true
+	}
+	for _, p := range pruneLayerOrder {
+		if want[p] {
+			jobs <- job{projIndex(p), model.LinearName(i, p)}
+		}
 	}
 	close(jobs)
 	wg.Wait()
 	for k, p := range model.Projections {
+		if !want[p] {
+			continue
+		}
 		if errs[k] != nil {
-			return nil, errs[k]
+			return errs[k]
 		}
 		name := model.LinearName(i, p)
 		if err := w.SetLinear(name, results[k]); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return fmt.Errorf("prune: %w", err)
 		}
 		if facs[k] != nil {
 			factors[name] = facs[k]
 		}
 	}
-	return reps, nil
+	return nil
+}
+
+// projIndex is the index of projection p in model.Projections.
+func projIndex(p string) int {
+	for k, q := range model.Projections {
+		if q == p {
+			return k
+		}
+	}
+	return -1
 }
 
 // pruneLayer prunes one layer with the statistics of its input.
@@ -292,7 +376,13 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 		return LayerReport{}, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	t0 := time.Now()
-	res, err := meth.Prune(&methods.Layer{W: linearToDense(lin), Stats: st})
+	dense := linearToDense(lin)
+	if lin.IsHalf() {
+		datasets.ReleaseMapped(lin.Half) // its float64 copy is what is used now
+	}
+	res, err := meth.Prune(&methods.Layer{W: dense, Stats: st})
+	dense = nil
+	acc.done(proj)
 	if err != nil {
 		return LayerReport{}, nil, nil, fmt.Errorf("%s (%d×%d): %s: %w", name, lin.Out, lin.In, meth.Name(), err)
 	}
@@ -309,7 +399,7 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 		}
 		rep.Wrapper = fac.WrapperParams()
 	}
-	return rep, denseToLinear(res.What), fac, nil
+	return rep, storeLike(res.What, lin), fac, nil
 }
 
 // blockStats accumulates the statistics of the four distinct inputs of a
@@ -318,6 +408,7 @@ func pruneLayer(w *model.Weights, name string, meth methods.Method, acc *blockSt
 type blockStats struct {
 	acc   map[string]*methods.Accumulator // by the projection that owns the input
 	cache map[string]*methods.Stats
+	users map[string]int // owner → layers that have not yet finished with its stats
 	mu    sync.Mutex
 	err   error
 }
@@ -333,14 +424,26 @@ var inputOwner = map[string]string{
 // newBlockStats returns the accumulators of one block, with the full H when
 // full is set, its Gram products in precision gram (Float64 or Float32).
 func newBlockStats(cfg model.Config, full bool, gram methods.Precision) *blockStats {
+	return newBlockStatsFor(cfg, full, gram, model.Projections)
+}
+
+// newBlockStatsFor is newBlockStats for the inputs of projs only.
+func newBlockStatsFor(cfg model.Config, full bool, gram methods.Precision, projs []string) *blockStats {
 	b := &blockStats{
-		acc: map[string]*methods.Accumulator{
-			model.ProjQ:    methods.NewAccumulator(cfg.Dim, full),
-			model.ProjO:    methods.NewAccumulator(cfg.Dim, full),
-			model.ProjGate: methods.NewAccumulator(cfg.Dim, full),
-			model.ProjDown: methods.NewAccumulator(cfg.HiddenDim, full),
-		},
+		acc:   map[string]*methods.Accumulator{},
 		cache: map[string]*methods.Stats{},
+		users: map[string]int{},
+	}
+	for _, p := range projs {
+		owner := inputOwner[p]
+		b.users[owner]++
+		if b.acc[owner] == nil {
+			dIn := cfg.Dim
+			if owner == model.ProjDown {
+				dIn = cfg.HiddenDim
+			}
+			b.acc[owner] = methods.NewAccumulator(dIn, full)
+		}
 	}
 	for _, a := range b.acc {
 		_ = a.SetGramPrecision(gram) // Float64 or Float32: never an error
@@ -372,12 +475,29 @@ func (b *blockStats) stats(proj string) (*methods.Stats, error) {
 	if s, ok := b.cache[owner]; ok {
 		return s, nil
 	}
-	s, err := b.acc[owner].Stats()
+	a := b.acc[owner]
+	if a == nil {
+		return nil, fmt.Errorf("statistics of %s's input were already released", owner)
+	}
+	s, err := a.TakeStats()
 	if err != nil {
 		return nil, err
 	}
+	delete(b.acc, owner) // its Gram storage now belongs to s.H
 	b.cache[owner] = s
 	return s, nil
+}
+
+// done records that proj's layer no longer needs its input's statistics;
+// when the last layer sharing them is done they are dropped, so that a
+// block never holds more than the H matrices still in use.
+func (b *blockStats) done(proj string) {
+	owner := inputOwner[proj]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.users[owner]--; b.users[owner] == 0 {
+		delete(b.cache, owner)
+	}
 }
 
 // Float is a float64 that encodes NaN and ±Inf as JSON null.

@@ -61,15 +61,20 @@ func NewReport(modelPath string, p *Pruned, opt Options) *Report {
 // (if tokPath is not empty) is copied into each. It returns the
 // directories written.
 func Export(dir string, p *Pruned, tokPath string) ([]string, error) {
+	return ExportWith(dir, p, tokPath, ExportOptions{})
+}
+
+// ExportWith is Export with the dtype and shard limit of opt.
+func ExportWith(dir string, p *Pruned, tokPath string, opt ExportOptions) ([]string, error) {
 	var out []string
 	hf := filepath.Join(dir, "hf")
-	if err := ExportHF(hf, p); err != nil {
+	if err := ExportHFWith(hf, p, opt); err != nil {
 		return nil, err
 	}
 	out = append(out, hf)
 	if len(p.Factors) > 0 {
 		fd := filepath.Join(dir, "factored")
-		if err := ExportFactored(fd, p); err != nil {
+		if err := ExportFactoredWith(fd, p, opt); err != nil {
 			return nil, err
 		}
 		out = append(out, fd)

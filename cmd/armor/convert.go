@@ -24,8 +24,10 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output: a directory for --to hf, a .bin file for --to llama2c")
 	to := fs.String("to", "", "output layout: hf or llama2c (default: hf for a .bin input, llama2c otherwise)")
 	tok := fs.String("tokenizer", "", "llama2.c tokenizer.bin to convert along (--to hf writes tokenizer.json and copies tokenizer.bin)")
-	dtype := fs.String("dtype", "F32", "--to hf: tensor dtype F32, F16 or BF16")
-	shard := fs.Int64("shard-bytes", 0, "--to hf: split the weights into shards of at most this many bytes (0: one file)")
+	dtype := fs.String("dtype", "", "--to hf: tensor dtype f32, f16 or bf16 (default: the input's)")
+	var shard byteSize
+	fs.Var(&shard, "shard-size", "--to hf: split the weights into shards of at most this size, e.g. 5GB or 200MB (default: one file)")
+	fs.Var(&shard, "shard-bytes", "same as --shard-size")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,7 +54,13 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	cfg, w := m.Config(), m.Weights()
 	switch *to {
 	case "hf":
-		opt := datasets.HFSaveOptions{DType: datasets.DType(strings.ToUpper(*dtype)), ShardBytes: *shard}
+		dt := datasets.WeightsDType(w)
+		if *dtype != "" {
+			if dt, err = parseDType(*dtype); err != nil {
+				return err
+			}
+		}
+		opt := datasets.HFSaveOptions{DType: dt, ShardBytes: int64(shard)}
 		if err := datasets.SaveHF(*out, cfg, w, opt); err != nil {
 			return err
 		}

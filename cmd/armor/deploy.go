@@ -60,10 +60,10 @@ func convertMixed(m *model.Model, factors map[string]*pipeline.Factored, st infe
 		var err error
 		if f := factors[name]; f != nil {
 			op, err = infer.FromFactored(name, f, st)
-		} else if c, cerr := infer.Compress(name, l.W, l.Out, l.In, methods.Pattern24, st); cerr == nil {
+		} else if c, cerr := infer.Compress(name, l.Float32s(), l.Out, l.In, methods.Pattern24, st); cerr == nil {
 			op, err = infer.NewSparse(name, c)
 		} else {
-			op, err = infer.NewDense(name, l.W, l.Out, l.In, st)
+			op, err = infer.NewDense(name, l.Float32s(), l.Out, l.In, st)
 		}
 		if err != nil {
 			return err

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prunebench/armor/datasets"
@@ -43,17 +46,34 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log every pruned layer to stderr")
 	inPlace := fs.Bool("in-place", false, "prune the loaded weights in place (halves peak memory; the dense model is evaluated first)")
 	layerErrors := fs.Bool("layer-errors", true, "accumulate the full H of every layer to report its output error (O(d_in²) memory per input)")
+	dtype := fs.String("dtype", "", "--out: tensor dtype bf16, f16 or f32 (default: the input's)")
+	var shard byteSize
+	fs.Var(&shard, "shard-size", "--out: shard limit of the Hugging Face export, e.g. 5GB (default: the input's largest shard, else 5GB)")
+	workers := fs.Int("workers", 0, "layers of a block pruned at once (0: one per CPU, fewer for layers whose float64 copies are large)")
+	spill := fs.String("spill-dir", "", "half-precision models: write each pruned block here and map it back instead of holding it in memory (default: a temporary directory under --out, or the system's)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if os.Getenv("GOGC") == "" {
+		// Pruning allocates a few very large pointer-free matrices per
+		// layer; collecting at 25% growth instead of 100% cuts peak RSS by
+		// about a third at no measurable cost in time.
+		debug.SetGCPercent(25)
+	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	if *method == "" {
 		return errors.New("flag --method is required (magnitude, wanda, sparsegpt, nowag or armor)")
 	}
 	root := datasets.DataRoot(*dataRoot)
-	var err error
 	if *modelPath == "" {
 		if *modelPath, err = datasets.FindInDataRoot(root, datasets.RelStories260K, "default model stories260K"); err != nil {
 			return fmt.Errorf("no --model given: %w", err)
@@ -119,9 +139,27 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *calText, err)
 	}
-	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace}
+	exportOpt := pipeline.ExportOptionsFor(*modelPath, m)
+	if *dtype != "" {
+		if exportOpt.DType, err = parseDType(*dtype); err != nil {
+			return err
+		}
+	}
+	if shard > 0 {
+		exportOpt.ShardBytes = int64(shard)
+	}
+	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace, Workers: *workers}
+	opt.Progress = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	if *verbose {
-		opt.Log = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
+		opt.Log = opt.Progress
+	}
+	if datasets.WeightsDType(m.Weights()) != datasets.F32 {
+		dir, cleanup, err := spillDir(*spill, *out)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		opt.SpillDir = dir
 	}
 	var denseEval []pipeline.EvalResult
 	t0 := time.Now()
@@ -147,7 +185,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 		rep.EvalSeconds = evalSecs + time.Since(t0).Seconds()
 	}
 	if *out != "" {
-		if rep.Exported, err = pipeline.Export(*out, pr, tokFile); err != nil {
+		if rep.Exported, err = pipeline.ExportWith(*out, pr, tokFile, exportOpt); err != nil {
 			return err
 		}
 		if err := pipeline.WriteReport(*out, rep); err != nil {
@@ -188,4 +226,56 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return json.NewEncoder(stdout).Encode(summary)
+}
+
+// spillDir returns the directory pruned blocks are spilled to: dir if
+// given (kept afterwards), else a temporary one under out (or the system's
+// temporary directory) removed by cleanup.
+func spillDir(dir, out string) (string, func(), error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", nil, fmt.Errorf("flag --spill-dir: %w", err)
+		}
+		return dir, func() {}, nil
+	}
+	parent := ""
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return "", nil, err
+		}
+		parent = out
+	}
+	tmp, err := os.MkdirTemp(parent, ".armor-spill-")
+	if err != nil {
+		return "", nil, fmt.Errorf("spill directory: %w", err)
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+// startProfiles starts a CPU profile (cpu != "") and returns a function
+// that stops it and writes a heap profile (mem != "").
+func startProfiles(cpu, mem string) (func(), error) {
+	var f *os.File
+	if cpu != "" {
+		var err error
+		if f, err = os.Create(cpu); err != nil {
+			return nil, fmt.Errorf("flag --cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flag --cpuprofile: %w", err)
+		}
+	}
+	return func() {
+		if f != nil {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+		if mem != "" {
+			if h, err := os.Create(mem); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(h, 0)
+				h.Close()
+			}
+		}
+	}, nil
 }

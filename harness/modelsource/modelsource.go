@@ -214,8 +214,9 @@ func (s *Source) Load(name string) (*source.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := make([]float64, len(l.W))
-	for i, x := range l.W {
+	lw := l.Float32s()
+	w := make([]float64, len(lw))
+	for i, x := range lw {
 		w[i] = float64(x)
 	}
 	return &source.Layer{Info: *info, Layer: &methods.Layer{W: denseOf(l.Out, l.In, w), Stats: s.stats[name]}}, nil
