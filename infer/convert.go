@@ -100,7 +100,7 @@ type Memory struct {
 	// Linear is the decoder linear layers' stored bytes (operators as
 	// stored, dense layers as they are held: float32 or 16-bit).
 	Linear int64 `json:"linear_bytes"`
-	// Other is the embedding, norms and untied classifier (float32).
+	// Other is the embedding, norms and untied classifier, as held.
 	Other int64 `json:"other_bytes"`
 	// DenseLinear is what the decoder linears take as dense float32.
 	DenseLinear int64 `json:"dense_linear_bytes"`
@@ -113,9 +113,10 @@ func (m Memory) Total() int64 { return m.Linear + m.Other }
 func ResidentBytes(m *model.Model) Memory {
 	w := m.Weights()
 	var mem Memory
-	mem.Other = 4 * int64(len(w.TokenEmbedding)+len(w.FinalNorm))
+	held := func(l *model.Linear) int64 { return 4*int64(len(l.W)) + int64(len(l.Half)) }
+	mem.Other = held(w.Embedding()) + 4*int64(len(w.FinalNorm))
 	if w.Classifier != nil {
-		mem.Other += 4 * int64(len(w.Classifier.W))
+		mem.Other += held(w.Classifier)
 	}
 	for _, L := range w.Layers {
 		mem.Other += 4 * int64(len(L.AttnNorm)+len(L.FFNNorm))
@@ -127,7 +128,7 @@ func ResidentBytes(m *model.Model) Memory {
 		case Operator:
 			mem.Linear += op.StoredBytes()
 		default:
-			mem.Linear += 4*int64(len(l.W)) + int64(len(l.Half))
+			mem.Linear += held(l)
 		}
 	}
 	return mem
