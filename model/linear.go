@@ -28,6 +28,8 @@ const (
 // layout, of kind HalfKind; W is then nil). Half may be a view of a
 // memory-mapped file: it is never written to, and Clone shares it. A
 // half-precision layer is applied by widening blocks of rows to float32.
+// When Op is set the layer computes through it (then Bias is still
+// added) and W and Half may both be nil (see Weights.SetOperator).
 type Linear struct {
 	Out, In int
 	W       []float32
@@ -36,6 +38,8 @@ type Linear struct {
 	HalfKind HalfKind
 	// Bias, when non-nil, is added to every output ([Out]; Qwen2's q/k/v).
 	Bias []float32
+	// Op, when set, computes W x in place of the stored weights.
+	Op Operator
 }
 
 // NewLinear returns a zero Out × In linear layer.
@@ -64,14 +68,23 @@ func (l *Linear) Validate() error {
 	if l.Out <= 0 || l.In <= 0 {
 		return fmt.Errorf("linear: sizes must be positive, got %d×%d", l.Out, l.In)
 	}
-	if l.IsHalf() {
+	hasOp := l.Op != nil
+	if hasOp {
+		if out, in := l.Op.Dims(); out != l.Out || in != l.In {
+			return fmt.Errorf("linear: %d×%d layer has a %d×%d operator", l.Out, l.In, out, in)
+		}
+	}
+	switch {
+	case hasOp && l.W == nil && l.Half == nil:
+		// The operator holds the weights.
+	case l.IsHalf():
 		if l.HalfKind != HalfBF16 && l.HalfKind != HalfF16 {
 			return fmt.Errorf("linear: %d×%d layer has half-precision weights of unknown kind %d", l.Out, l.In, l.HalfKind)
 		}
 		if len(l.Half) != 2*l.Out*l.In {
 			return fmt.Errorf("linear: %d×%d layer has %d bytes of %s weights, want %d", l.Out, l.In, len(l.Half), l.HalfKind, 2*l.Out*l.In)
 		}
-	} else if len(l.W) != l.Out*l.In {
+	case len(l.W) != l.Out*l.In:
 		return fmt.Errorf("linear: %d×%d layer has %d weights, want %d", l.Out, l.In, len(l.W), l.Out*l.In)
 	}
 	if l.Bias != nil && len(l.Bias) != l.Out {
@@ -141,7 +154,9 @@ var panelPool sync.Pool
 
 // apply is Apply without checks; y must have rows·Out elements.
 func (l *Linear) apply(x []float32, rows int, y []float32) {
-	if !l.IsHalf() {
+	if l.Op != nil {
+		l.Op.Apply(x, rows, y)
+	} else if !l.IsHalf() {
 		gemmNT(x, rows, l.In, l.In, l.W, l.Out, l.In, y, l.Out)
 	} else {
 		// Panels of output columns: the same products as a float32 layer

@@ -35,6 +35,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	window := fs.Int("window", pipeline.DefaultWindow, "window length L: non-overlapping windows, tokens 2..L of each scored")
 	maxWindows := fs.Int("max-windows", 0, "evaluate at most this many windows (0: all)")
 	showProgress := fs.Bool("progress", false, "draw a progress bar (windows evaluated, ETA) on stderr even when it is not a terminal")
+	deploy := fs.String("deploy", "ref", "linear layers: ref (the reference dense forward), auto (factorised layers as stored, 2:4 layers compressed, others dense), dense or 2:4 (see armor generate)")
+	storage := fs.String("storage", "f32", "stored values of deployed layers: f32 or bf16")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +47,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return errors.New("flags --model and --text are required")
 	}
 	t0 := time.Now()
-	m, _, err := pipeline.LoadModel(*modelPath)
+	form := *deploy
+	if form == "ref" {
+		form = ""
+	}
+	m, _, err := loadDeployed(*modelPath, form, *storage)
 	if err != nil {
 		return err
 	}
