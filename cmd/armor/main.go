@@ -108,12 +108,14 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "       armor --version")
 	fmt.Fprintln(w, "\nsubcommands:")
 	names := make([]string, 0, len(commands))
+	width := 0
 	for n := range commands {
 		names = append(names, n)
+		width = max(width, len(n))
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-*s %s\n", width, n, commands[n].summary)
 	}
 }
 
