@@ -115,6 +115,11 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	out := shardFile(dir, si, sn)
+	lock, err := cells.Acquire(out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	store, have, err := cells.Open(out)
 	if err != nil {
 		return err

@@ -36,7 +36,13 @@ func runTables(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return renderOutputs(c, experimentDir(c), stdout, stderr)
+	dir := experimentDir(c)
+	lock, err := cells.Acquire(filepath.Join(dir, "cells.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	return renderOutputs(c, dir, stdout, stderr)
 }
 
 // renderOutputs reads dir/cells.jsonl and writes the tables and plots c asks
