@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -315,7 +316,8 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 		return fmt.Errorf("download %s from %s: %w (partial data is kept in %s; run again to resume)", ref, u, err, part)
 	}
 	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") && !strings.HasSuffix(ref.File, ".html") && !strings.HasSuffix(ref.File, ".htm") &&
+	wantHTML := strings.HasSuffix(ref.File, ".html") || strings.HasSuffix(ref.File, ".htm")
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") && !wantHTML &&
 		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
 		return fmt.Errorf("download %s: %s answered an HTML page (%s), not the file; check the repository, file and revision", ref, u, ct)
 	}
@@ -355,8 +357,15 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 	default:
 		return fmt.Errorf("download %s: %s answered %s", ref, u, resp.Status)
 	}
+	body := bufio.NewReader(&idleReader{r: resp.Body, t: timer, idle: idle})
+	if have == 0 && !wantHTML {
+		// A login or error page served as a binary type.
+		head, _ := body.Peek(512)
+		if looksLikeHTML(head) {
+			return fmt.Errorf("download %s: %s answered an HTML page, not the file; check the repository, file and revision", ref, u)
+		}
+	}
 	bar := newBar(d.Progress, d.Terminal, ref.File, have, total)
-	body := &idleReader{r: resp.Body, t: timer, idle: idle}
 	_, err = io.Copy(f, io.TeeReader(body, bar))
 	bar.done(err)
 	if err != nil {
@@ -369,6 +378,12 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 		return fmt.Errorf("download %s: %w", ref, err)
 	}
 	return nil
+}
+
+// looksLikeHTML reports whether a body starts like an HTML document.
+func looksLikeHTML(head []byte) bool {
+	h := strings.ToLower(strings.TrimLeft(string(head), " \t\r\n\ufeff"))
+	return strings.HasPrefix(h, "<!doctype html") || strings.HasPrefix(h, "<html")
 }
 
 // idleReader restarts the stall timer after every read that returns data.

@@ -56,6 +56,10 @@ func TestDownloadBadBodies(t *testing.T) {
 		{"HTML page", func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("<html><body>hi</body></html>"))
 		}, "HTML page"},
+		{"HTML page served as binary", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write([]byte("\n<!DOCTYPE html><p>log in</p>"))
+		}, "HTML page"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
