@@ -43,3 +43,14 @@ func TestSecondSweepOnSameDirRefused(t *testing.T) {
 	require.NoError(t, held.Release())
 	armor(t, "sweep", "--config", cfg, "--progress", "none", "--no-tables")
 }
+
+// tables on a config whose results directory does not exist says so and
+// does not create it (taking the lock would have).
+func TestTablesWithoutResultsDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "")
+	var out, errb bytes.Buffer
+	assert.NotEqual(t, 0, run([]string{"tables", "--config", cfg}, &out, &errb))
+	assert.Contains(t, errb.String(), filepath.Join(dir, "results", "test"))
+	assert.NoDirExists(t, filepath.Join(dir, "results"))
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -37,6 +38,9 @@ func runTables(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dir := experimentDir(c)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("results directory %s: %w (run armor sweep --config %s first)", dir, err, c.File)
+	}
 	lock, err := cells.Acquire(filepath.Join(dir, "cells.jsonl"))
 	if err != nil {
 		return err
