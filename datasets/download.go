@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,6 +40,25 @@ var (
 	HubStories15M     = HubRef{Repo: "karpathy/tinyllamas", File: "stories15M.bin"}
 )
 
+// pinned are the digests the code knows: Fetch verifies these files even
+// when the caller gives no digest.
+var pinned = map[[2]string]string{
+	{HubStories260K.Repo, HubStories260K.File}:       HubStories260K.SHA256,
+	{HubStories260KTok.Repo, HubStories260KTok.File}: HubStories260KTok.SHA256,
+}
+
+// withPinnedDigest returns ref with its pinned digest when it has none.
+func withPinnedDigest(ref HubRef) HubRef {
+	if ref.SHA256 == "" && !ref.Dataset {
+		ref.SHA256 = pinned[[2]string{ref.Repo, ref.File}]
+	}
+	return ref
+}
+
+// DefaultIdleTimeout is how long a download may wait for a connection, the
+// response headers or the next bytes of the body before it fails.
+const DefaultIdleTimeout = 60 * time.Second
+
 // DefaultHubURL is the hub's base URL.
 const DefaultHubURL = "https://huggingface.co"
 
@@ -56,13 +76,24 @@ func (r HubRef) check() error {
 	if strings.Count(r.Repo, "/") != 1 || strings.HasPrefix(r.Repo, "/") || strings.HasSuffix(r.Repo, "/") || strings.Contains(r.Repo, "..") {
 		return fmt.Errorf("hub reference %q: repository must be owner/name", r.Repo)
 	}
-	if r.File == "" || strings.HasPrefix(r.File, "/") || strings.Contains(r.File, "..") {
-		return fmt.Errorf("hub reference %s: bad file %q", r.Repo, r.File)
+	if r.File == "" || strings.HasPrefix(r.File, "/") || strings.Contains(r.File, "\\") || !cleanSegments(r.File) {
+		return fmt.Errorf("hub reference %s: bad file %q (want a relative path inside the repository, with no empty, . or .. part)", r.Repo, r.File)
 	}
-	if strings.ContainsAny(r.rev(), "/\\") && !strings.HasPrefix(r.rev(), "refs/") {
-		return fmt.Errorf("hub reference %s: bad revision %q", r.Repo, r.rev())
+	if strings.Contains(r.rev(), "\\") || strings.Contains(r.rev(), "/") && !strings.HasPrefix(r.rev(), "refs/") || !cleanSegments(r.rev()) {
+		return fmt.Errorf("hub reference %s: bad revision %q (want a branch, tag or commit; no . or .. part)", r.Repo, r.rev())
 	}
 	return nil
+}
+
+// cleanSegments reports whether every /-separated part of p is a name (not
+// empty, "." or ".."), so that p cannot leave the directory it is joined to.
+func cleanSegments(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // String is "owner/name/file@revision".
@@ -113,6 +144,10 @@ type Downloader struct {
 	// instead of printing a line at the start and the end.
 	Progress io.Writer
 	Terminal bool
+	// IdleTimeout bounds the wait for a connection, the response headers
+	// and each read of the body (DefaultIdleTimeout when 0); a stalled
+	// server fails the download instead of hanging it.
+	IdleTimeout time.Duration
 }
 
 // CachePath is where ref is (or would be) cached.
@@ -131,7 +166,12 @@ func (d *Downloader) CachePath(ref HubRef) (string, error) {
 	if ref.Dataset {
 		kind = "datasets"
 	}
-	return filepath.Join(root, kind, filepath.FromSlash(ref.Repo), ref.rev(), filepath.FromSlash(path.Clean(ref.File))), nil
+	base := filepath.Join(root, kind, filepath.FromSlash(ref.Repo))
+	p := filepath.Join(base, filepath.FromSlash(ref.rev()), filepath.FromSlash(path.Clean(ref.File)))
+	if rel, err := filepath.Rel(base, p); err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("hub reference %s: cache path %s is outside %s", ref, p, base)
+	}
+	return p, nil
 }
 
 // ChecksumError is a downloaded or cached file whose digest is wrong.
@@ -169,6 +209,7 @@ func (d *Downloader) Locate(ctx context.Context, root, rel string, ref HubRef) (
 
 // Fetch returns the cached path of ref, downloading it first if needed.
 func (d *Downloader) Fetch(ctx context.Context, ref HubRef) (string, error) {
+	ref = withPinnedDigest(ref)
 	dst, err := d.CachePath(ref)
 	if err != nil {
 		return "", err
@@ -190,11 +231,23 @@ func (d *Downloader) Fetch(ctx context.Context, ref HubRef) (string, error) {
 		return "", fmt.Errorf("download %s: %w", ref, err)
 	}
 	part := dst + ".partial"
+	resumed := false
+	if st, err := os.Stat(part); err == nil && st.Size() > 0 {
+		resumed = true
+	}
 	if err := d.download(ctx, ref, part); err != nil {
 		return "", err
 	}
 	if ref.SHA256 != "" {
-		if err := verify(ref, part); err != nil {
+		err := verify(ref, part)
+		if err != nil && resumed {
+			// The stale partial file may be what is wrong: start over once.
+			os.Remove(part)
+			if err = d.download(ctx, ref, part); err == nil {
+				err = verify(ref, part)
+			}
+		}
+		if err != nil {
 			os.Remove(part)
 			return "", err
 		}
@@ -235,6 +288,15 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 	if err != nil {
 		return fmt.Errorf("download %s: %w", ref, err)
 	}
+	idle := d.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := fmt.Errorf("no data from %s for %s (server stalled; raise the timeout or retry)", u, idle)
+	timer := time.AfterFunc(idle, func() { cancel(stall) })
+	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", ref, err)
@@ -248,9 +310,17 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if c := context.Cause(ctx); c == stall {
+			err = c
+		}
 		return fmt.Errorf("download %s from %s: %w (partial data is kept in %s; run again to resume)", ref, u, err, part)
 	}
 	defer resp.Body.Close()
+	wantHTML := strings.HasSuffix(ref.File, ".html") || strings.HasSuffix(ref.File, ".htm")
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") && !wantHTML &&
+		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
+		return fmt.Errorf("download %s: %s answered an HTML page (%s), not the file; check the repository, file and revision", ref, u, ct)
+	}
 	total := resp.ContentLength
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && have > 0:
@@ -262,7 +332,19 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 			total += have
 		}
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0:
-		return nil // the partial file is already complete; the checksum decides
+		// Complete only if the server says the file has exactly the bytes
+		// we have ("bytes */size"); the checksum, when known, then decides.
+		// Anything else is a stale partial file: start over.
+		if _, size, ok := parseContentRange(resp.Header.Get("Content-Range")); ok && size == have {
+			return nil
+		}
+		resp.Body.Close()
+		timer.Stop()
+		if err := f.Truncate(0); err != nil {
+			return fmt.Errorf("download %s: %w", ref, err)
+		}
+		f.Close()
+		return d.download(ctx, ref, part)
 	case resp.StatusCode == http.StatusOK:
 		// A full response (no or ignored Range): start over.
 		if err := f.Truncate(0); err != nil {
@@ -275,16 +357,48 @@ func (d *Downloader) download(ctx context.Context, ref HubRef, part string) erro
 	default:
 		return fmt.Errorf("download %s: %s answered %s", ref, u, resp.Status)
 	}
+	body := bufio.NewReader(&idleReader{r: resp.Body, t: timer, idle: idle})
+	if have == 0 && !wantHTML {
+		// A login or error page served as a binary type.
+		head, _ := body.Peek(512)
+		if looksLikeHTML(head) {
+			return fmt.Errorf("download %s: %s answered an HTML page, not the file; check the repository, file and revision", ref, u)
+		}
+	}
 	bar := newBar(d.Progress, d.Terminal, ref.File, have, total)
-	_, err = io.Copy(f, io.TeeReader(resp.Body, bar))
+	_, err = io.Copy(f, io.TeeReader(body, bar))
 	bar.done(err)
 	if err != nil {
+		if c := context.Cause(ctx); c == stall {
+			err = c
+		}
 		return fmt.Errorf("download %s: %w (partial data is kept in %s; run again to resume)", ref, err, part)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("download %s: %w", ref, err)
 	}
 	return nil
+}
+
+// looksLikeHTML reports whether a body starts like an HTML document.
+func looksLikeHTML(head []byte) bool {
+	h := strings.ToLower(strings.TrimLeft(string(head), " \t\r\n\ufeff"))
+	return strings.HasPrefix(h, "<!doctype html") || strings.HasPrefix(h, "<html")
+}
+
+// idleReader restarts the stall timer after every read that returns data.
+type idleReader struct {
+	r    io.Reader
+	t    *time.Timer
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.idle)
+	}
+	return n, err
 }
 
 // parseContentRange reads "bytes start-end/size" (size −1 for "*").

@@ -43,6 +43,11 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *out == "" || len(inputs) == 0 {
 		return errors.New("give --config CONFIG, or --out FILE and the cells files to merge")
 	}
+	lock, err := cells.Acquire(*out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	var sets [][]*cells.Cell
 	n := 0
 	for _, in := range inputs {

@@ -62,6 +62,9 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkNonNegative(fs, "workers"); err != nil {
+		return err
+	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -108,6 +111,11 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	out := shardFile(dir, si, sn)
+	lock, err := cells.Acquire(out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	store, have, err := cells.Open(out)
 	if err != nil {
 		return err

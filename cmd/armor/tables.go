@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,7 +37,16 @@ func runTables(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return renderOutputs(c, experimentDir(c), stdout, stderr)
+	dir := experimentDir(c)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("results directory %s: %w (run armor sweep --config %s first)", dir, err, c.File)
+	}
+	lock, err := cells.Acquire(filepath.Join(dir, "cells.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	return renderOutputs(c, dir, stdout, stderr)
 }
 
 // renderOutputs reads dir/cells.jsonl and writes the tables and plots c asks

@@ -164,6 +164,9 @@ func runTTQ(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkNonNegative(fs, "target", "ref-seconds"); err != nil {
+		return err
+	}
 	schedules, err := parseSchedules(*sched)
 	if err != nil {
 		return fmt.Errorf("flag --schedules: %w", err)

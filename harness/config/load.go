@@ -62,6 +62,10 @@ func Parse(path string, data []byte, sets ...string) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
+	if errs := c.checkEnvVars(); len(errs) > 0 {
+		return nil, errs.sorted()
+	}
+	c.OutputDir = os.ExpandEnv(c.OutputDir)
 	c.setDefaults()
 	if errs := c.validate(); len(errs) > 0 {
 		return nil, errs.sorted()
@@ -77,6 +81,9 @@ func SplitOverrides(sets ...string) ([]string, error) {
 	for _, s := range sets {
 		depth, start := 0, -1
 		for i, r := range s + " " {
+			if i == len(s) && depth > 0 {
+				return nil, &Error{Msg: fmt.Sprintf("override %q: unclosed [ or {", s[max(start, 0):])}
+			}
 			switch {
 			case r == '[' || r == '{':
 				depth++
@@ -296,6 +303,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.errorf(n.Line, path, "want %s, got %s", kindName(t), describe(n))
+			return
+		}
+		w.checkExplicitZero(n, path)
+		if k := t.Kind(); k >= reflect.Int && k <= reflect.Uint64 && !w.checkWholeNumber(n, path, kindName(t)) {
 			return
 		}
 		v := reflect.New(t)

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// Negative or NaN numeric flags used to mean the default (or "all"); each
+// is now refused before any work, naming the flag.
+func TestNegativeOrNaNFlagsRefused(t *testing.T) {
+	tests := []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"layer", "--patience", "-3"}, "--patience"},
+		{[]string{"layer", "--threads", "-1"}, "--threads"},
+		{[]string{"sweep", "--config", "x.yaml", "--workers", "-2"}, "--workers"},
+		{[]string{"eval", "--max-windows", "-1"}, "--max-windows"},
+		{[]string{"prune", "--max-windows", "-5"}, "--max-windows"},
+		{[]string{"ttq", "--target", "NaN"}, "--target"},
+		{[]string{"ttq", "--target", "-0.5"}, "--target"},
+		{[]string{"ttq", "--ref-seconds", "-1"}, "--ref-seconds"},
+		{[]string{"ttq", "--ref-seconds", "+Inf"}, "--ref-seconds"},
+		{[]string{"convert", "--shard-bytes", "-1"}, "--shard-bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tc.args, &out, &errb)
+			assert.NotEqual(t, 0, code)
+			assert.Contains(t, errb.String(), "flag "+tc.flag)
+			assert.Contains(t, errb.String(), "want a finite number ≥ 0")
+		})
+	}
+}
