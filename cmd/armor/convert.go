@@ -32,9 +32,6 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := checkNonNegative(fs, "shard-bytes"); err != nil {
-		return err
-	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
