@@ -26,11 +26,11 @@ func TestSynthThenPruneKeepsBF16(t *testing.T) {
 	tok := shared.Path(t, "data", "models", "stories260K", "tok512.bin")
 	cal := shared.Path(t, "data", "text", "tinystories", "tinystories_val.txt")
 	out := filepath.Join(dir, "out")
-	if code := run([]string{"prune", "--model", ck, "--tokenizer", tok, "--calibration", cal, "--method", "wanda", "--cal-windows", "2", "--cal-length", "32", "--no-eval", "--out", out}, &o, &e); code != 0 {
+	if code := run([]string{"prune", "--model", ck, "--tokenizer", tok, "--calibration", cal, "--method", "wanda", "--cal-windows", "2", "--cal-length", "32", "--no-eval", "-v", "--out", out}, &o, &e); code != 0 {
 		t.Fatalf("prune: %s", e.String())
 	}
 	if !strings.Contains(e.String(), "block 1/1 done") {
-		t.Errorf("no progress line on stderr: %s", e.String())
+		t.Errorf("no progress line on stderr with -v: %s", e.String())
 	}
 	shards, _ := filepath.Glob(filepath.Join(out, "hf", "model-*-of-*.safetensors"))
 	if len(shards) < 2 {
