@@ -11,6 +11,7 @@ import (
 
 	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
+	"github.com/prunebench/armor/harness/cost"
 	"github.com/prunebench/armor/harness/plots"
 	"github.com/prunebench/armor/harness/report"
 	"github.com/prunebench/armor/harness/sweep"
@@ -63,7 +64,15 @@ func renderOutputs(c *config.Config, dir string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%s has no cells of the current code version %s: run armor sweep --config %s", path, sweep.Version, c.File)
 	}
 	ref := sweep.Reference(c)
-	ts := report.Build(cs, report.Options{Tables: c.Outputs.Tables, ARMOR: ref})
+	opt := report.Options{Tables: c.Outputs.Tables, ARMOR: ref}
+	if c.Outputs.CostEnabled() {
+		// Speedups are timed once per (shape, format, block size) and kept
+		// in cost.json, never in cells.jsonl: they are not deterministic.
+		if opt.Costs, err = cost.For(cs, filepath.Join(dir, cost.FileName), true, cost.Timed); err != nil {
+			return err
+		}
+	}
+	ts := report.Build(cs, opt)
 	header := resultsHeader(c, cs)
 	written, err := report.Write(dir, ts, c.Outputs.Formats, header, stdout)
 	if err != nil {
