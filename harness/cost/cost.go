@@ -8,6 +8,7 @@
 package cost
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,27 +41,55 @@ type Entry struct {
 	DecodeSpeedup float64 `json:"decode_speedup,omitempty"`
 }
 
-// File is the content of cost.json.
-type File struct {
-	Note    string  `json:"note"`
-	Entries []Entry `json:"entries"`
+// ModelEntry is one whole-model decode measurement of cost.json.
+type ModelEntry struct {
+	// Model names the checkpoint and its shape (see ModelName).
+	Model string `json:"model"`
+	report.CostKey
+	// DecodeSpeedup is the decode tokens/s of the format over dense's.
+	DecodeSpeedup float64 `json:"decode_speedup"`
 }
 
-// Read returns the entries of the cost file at path; a missing file is no
-// entries.
-func Read(path string) ([]Entry, error) {
+// File is the content of cost.json.
+type File struct {
+	Note    string       `json:"note"`
+	Entries []Entry      `json:"entries"`
+	Models  []ModelEntry `json:"models,omitempty"`
+}
+
+// Read returns the cost file at path; a missing file is an empty one.
+func Read(path string) (*File, error) {
+	var f File
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return &f, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cost: %w", err)
 	}
-	var f File
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("cost: %s: not a cost file (delete it to re-measure): %w", path, err)
 	}
-	return f.Entries, nil
+	return &f, nil
+}
+
+const fileNote = "Batch-1 decode speedup over dense at each layer shape (entries) and of the whole model (models), measured on random weights of each structure (median of interleaved repetitions); timings vary run to run and with host load. Delete this file to re-measure."
+
+// write writes f to path atomically, entries in a fixed order.
+func write(path string, f *File) error {
+	f.Note = fileNote
+	slices.SortFunc(f.Entries, func(a, b Entry) int { return report.CompareCostKeys(a.CostKey, b.CostKey) })
+	slices.SortFunc(f.Models, func(a, b ModelEntry) int {
+		return cmp.Or(cmp.Compare(a.Model, b.Model), report.CompareCostKeys(a.CostKey, b.CostKey))
+	})
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cost: encoding %s: %w", path, err)
+	}
+	if err := cells.WriteFileAtomic(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("cost: %w", err)
+	}
+	return nil
 }
 
 // Measure is the function that times one key (infer.LayerCost by default;
@@ -81,12 +110,13 @@ func For(cs []*cells.Cell, path string, measure bool, m Measure) (map[report.Cos
 	keys := report.CostKeys(cs)
 	out := make(map[report.CostKey]infer.Cost, len(keys))
 	cached := map[report.CostKey]Entry{}
+	file := &File{}
 	if measure {
-		es, err := Read(path)
-		if err != nil {
+		var err error
+		if file, err = Read(path); err != nil {
 			return nil, err
 		}
-		for _, e := range es {
+		for _, e := range file.Entries {
 			cached[e.CostKey] = e
 		}
 	}
@@ -114,24 +144,20 @@ func For(cs []*cells.Cell, path string, measure bool, m Measure) (map[report.Cos
 	if !changed {
 		return out, nil
 	}
-	f := File{Note: "Batch-1 decode speedup over dense at each layer shape, measured on random weights (median of interleaved repetitions); timings vary run to run and with host load. Delete this file to re-measure."}
 	seen := map[report.CostKey]bool{}
+	var es []Entry
 	for _, k := range keys {
 		seen[k] = true
-		f.Entries = append(f.Entries, Entry{CostKey: k, BytesVsDense: out[k].BytesVsDense, DecodeSpeedup: out[k].DecodeSpeedup})
+		es = append(es, Entry{CostKey: k, BytesVsDense: out[k].BytesVsDense, DecodeSpeedup: out[k].DecodeSpeedup})
 	}
-	for _, e := range cached { // keep what other configs of the directory measured
+	for _, e := range file.Entries { // keep what other configs of the directory measured
 		if !seen[e.CostKey] {
-			f.Entries = append(f.Entries, e)
+			es = append(es, e)
 		}
 	}
-	slices.SortFunc(f.Entries, func(a, b Entry) int { return report.CompareCostKeys(a.CostKey, b.CostKey) })
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("cost: encoding %s: %w", path, err)
-	}
-	if err := cells.WriteFileAtomic(path, append(data, '\n')); err != nil {
-		return nil, fmt.Errorf("cost: %w", err)
+	file.Entries = es
+	if err := write(path, file); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package cost
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,4 +169,59 @@ func TestTablesHaveCostColumns(t *testing.T) {
 		assert.NotContains(t, []string{"Bytes", "Speedup"}, r[2].Text)
 	}
 	assert.False(t, strings.Contains(strings.Join(plain[1].Header, " "), "Bytes"))
+}
+
+func modelCells() []*cells.Cell {
+	mk := func(method string, b int) *cells.Cell {
+		p := cells.Params{Layers: "all"}
+		if method == "armor" {
+			p = ref
+			p.BlockSize = b
+		}
+		return &cells.Cell{Key: method + fmt.Sprint(b), Kind: "model", Method: method, Pattern: "2:4", Params: p,
+			Perplexity: map[string]float64{"wikitext2": 10}, ParamsStored: 100, StoredBytes: 400}
+	}
+	return []*cells.Cell{mk("dense", 0), mk("wanda", 0), mk("sparsegpt", 0), mk("armor", 4), mk("armor", 16)}
+}
+
+func TestModelSpeedupsAndColumn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	var calls []report.CostKey
+	measure := func(k report.CostKey) (float64, error) {
+		calls = append(calls, k)
+		return 1 + float64(k.Block)/100, nil
+	}
+	got, err := ModelSpeedups(modelCells(), "m", path, measure)
+	require.NoError(t, err)
+	assert.Equal(t, map[report.CostKey]float64{{Format: "dense"}: 1, {Format: "2:4"}: 1, {Format: "armor", Block: 4}: 1.04, {Format: "armor", Block: 16}: 1.16}, got)
+	assert.Len(t, calls, 3, "2:4 once for every pruning method, ARMOR per block size; dense not timed")
+
+	// Layer costs written later keep the model entries, and vice versa.
+	_, err = For(sweepCells(), path, true, (&fake{}).measure)
+	require.NoError(t, err)
+	f, err := Read(path)
+	require.NoError(t, err)
+	assert.Len(t, f.Models, 3)
+	assert.Len(t, f.Entries, 6)
+	calls = nil
+	again, err := ModelSpeedups(modelCells(), "m", path, measure)
+	require.NoError(t, err)
+	assert.Empty(t, calls, "cached")
+	assert.Equal(t, got, again)
+	_, err = ModelSpeedups(modelCells(), "other model", path, measure)
+	require.NoError(t, err)
+	assert.Len(t, calls, 3, "another checkpoint is measured anew")
+
+	ts := report.Build(modelCells(), report.Options{ARMOR: ref, ModelSpeedups: got, Tables: []string{"perplexity"}})
+	require.Len(t, ts, 1)
+	pt := ts[0]
+	col := slices.Index(pt.Header, "Decode")
+	require.Positive(t, col, "%v", pt.Header)
+	assert.Equal(t, "PPL WikiText-2", pt.Header[col+1])
+	for _, r := range pt.Rows {
+		assert.True(t, r[col].HasValue, "%s has a decode speedup", r[0].Text)
+	}
+	assert.Equal(t, "1.16×", pt.Rows[len(pt.Rows)-1][col].Text)
+	plain := report.Build(modelCells(), report.Options{ARMOR: ref, Tables: []string{"perplexity"}})
+	assert.NotContains(t, plain[0].Header, "Decode")
 }

@@ -23,6 +23,9 @@ type Options struct {
 	// Costs, when not nil, adds cost rows to the layer table and cost
 	// columns to the block-size table (see CostKeys and harness/cost).
 	Costs map[CostKey]infer.Cost
+	// ModelSpeedups, when not nil, adds the measured whole-model decode
+	// speedup over dense to the perplexity table, by ModelCostKey.
+	ModelSpeedups map[CostKey]float64
 }
 
 // MethodOrder is the column order of methods, and DisplayName their names
@@ -52,7 +55,7 @@ func Build(cs []*cells.Cell, opt Options) []*Table {
 		}
 	}
 	if want("perplexity") {
-		if t := PerplexityTable(cs, opt.ARMOR); t != nil {
+		if t := PerplexityTable(cs, opt.ARMOR, opt.ModelSpeedups); t != nil {
 			out = append(out, t)
 		}
 	}
@@ -504,13 +507,19 @@ func countCell(n int64, text string) Cell {
 // stored parameters (count and relative to dense), its stored bytes, its
 // perplexity per corpus (lowest among the pruned rows in bold) and, for
 // ARMOR rows, the share of the pruning gap it closes. Nil without model
-// cells. ref is unused: every ARMOR setting is shown.
-func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
+// cells. ref is unused: every ARMOR setting is shown. With speedups, a
+// "Decode" column gives the measured whole-model batch-1 decode speedup of
+// the row's format over dense (by ModelCostKey).
+func PerplexityTable(cs []*cells.Cell, ref cells.Params, speedups map[CostKey]float64) *Table {
 	ms, names := modelCells(cs)
 	if len(ms) == 0 {
 		return nil
 	}
 	t := &Table{Name: "perplexity", Title: "Perplexity (lower is better) of every model cell with its size", Header: []string{"Model", "Params", "Rel.", "Stored"}}
+	if speedups != nil {
+		t.Header = append(t.Header, "Decode")
+	}
+	first := len(t.Header) // the first perplexity column
 	for _, n := range names {
 		t.Header = append(t.Header, "PPL "+corpusLabel(n))
 	}
@@ -536,6 +545,15 @@ func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
 			rel = 1
 		}
 		row := []Cell{Text(modelLabel(c)), countCell(c.ParamsStored, humanCount(c.ParamsStored)), Num(rel, "%.3f"), countCell(c.StoredBytes, humanBytes(c.StoredBytes))}
+		if speedups != nil {
+			sp := math.NaN()
+			if k, ok := ModelCostKey(c); ok {
+				if v, ok := speedups[k]; ok && v > 0 {
+					sp = v
+				}
+			}
+			row = append(row, Num(sp, "%.2f×"))
+		}
 		for _, n := range names {
 			v, ok := c.Perplexity[n]
 			if !ok {
@@ -560,7 +578,7 @@ func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
 	}
 	// Lowest perplexity of the pruned models per corpus in bold.
 	for k := range names {
-		col := 4 + k
+		col := first + k
 		best := math.Inf(1)
 		for i, r := range t.Rows {
 			if ms[i].Method != "dense" && r[col].HasValue && r[col].Value < best {
@@ -581,7 +599,7 @@ func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
 		}
 		win += "."
 	}
-	t.Notes = []string{"Params: stored parameters (kept weights, ARMOR's wrappers, embeddings and norms); Rel.: relative to dense; Stored: bytes of a float32 deployment with 2-bit 2:4 indices. " +
+	t.Notes = []string{"Params: stored parameters (kept weights, ARMOR's wrappers, embeddings and norms); Rel.: relative to dense; Stored: bytes of a float32 deployment with 2-bit 2:4 indices. " + decodeNote(speedups) +
 		"Gap: (best baseline − ARMOR) / (best baseline − dense), the best baseline being the lowest perplexity among the other pruning methods." + win}
 	return t
 }

@@ -94,3 +94,38 @@ func costOf(costs map[CostKey]infer.Cost, c *cells.Cell) (bytesRel, speedup floa
 const costNote = "Bytes: stored bytes of a float32 deployment (kept values, 2-bit 2:4 indices, ARMOR's diagonal blocks) relative to the dense layer; " +
 	"Speedup: measured batch-1 decode (matvec) time of the dense layer over this format's at the layer's shape on random weights of that shape, " +
 	"median of interleaved repetitions on a shared host (not deterministic; kept in cost.json, — where no fast kernel exists or measurement is off)."
+
+// ModelCostKey is the whole-model deployment format of a model cell: dense,
+// the pattern of a pruning method, or ARMOR with its block size (shape 0).
+func ModelCostKey(c *cells.Cell) (CostKey, bool) {
+	if c.Kind != "model" {
+		return CostKey{}, false
+	}
+	l := *c
+	l.Kind = "layer"
+	k, ok := CostKeyOf(&l)
+	k.DOut, k.DIn = 0, 0
+	return k, ok
+}
+
+// ModelCostKeys lists the distinct ModelCostKeys of the model cells in
+// CompareCostKeys order.
+func ModelCostKeys(cs []*cells.Cell) []CostKey {
+	seen := map[CostKey]bool{}
+	var out []CostKey
+	for _, c := range cs {
+		if k, ok := ModelCostKey(c); ok && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, CompareCostKeys)
+	return out
+}
+
+func decodeNote(speedups map[CostKey]float64) string {
+	if speedups == nil {
+		return ""
+	}
+	return "Decode: measured whole-model batch-1 decode tokens/s over dense's, the checkpoint's linears in the row's format with random values of that structure (speed does not depend on the values), on a shared host; not deterministic (cost.json). "
+}
