@@ -12,9 +12,12 @@ import (
 
 	"github.com/prunebench/armor/harness/cells"
 	"github.com/prunebench/armor/harness/config"
+	"github.com/prunebench/armor/harness/cost"
 	"github.com/prunebench/armor/harness/plots"
 	"github.com/prunebench/armor/harness/report"
+	"github.com/prunebench/armor/harness/source"
 	"github.com/prunebench/armor/harness/sweep"
+	"github.com/prunebench/armor/model"
 )
 
 func init() {
@@ -73,7 +76,18 @@ func renderOutputs(c *config.Config, dir string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%s has no cells of the current code version %s: run armor sweep --config %s", path, sweep.Version, c.File)
 	}
 	ref := sweep.Reference(c)
-	ts := report.Build(cs, report.Options{Tables: c.Outputs.Tables, ARMOR: ref})
+	opt := report.Options{Tables: c.Outputs.Tables, ARMOR: ref}
+	if c.Outputs.CostEnabled() {
+		// Speedups are timed once per (shape, format, block size) and kept
+		// in cost.json, never in cells.jsonl: they are not deterministic.
+		if opt.Costs, err = cost.For(cs, filepath.Join(dir, cost.FileName), true, cost.Timed); err != nil {
+			return err
+		}
+		if opt.ModelSpeedups, err = modelSpeedups(c, cs, filepath.Join(dir, cost.FileName), stderr); err != nil {
+			return err
+		}
+	}
+	ts := report.Build(cs, opt)
 	header := resultsHeader(c, cs)
 	written, err := report.Write(dir, ts, c.Outputs.Formats, header, stdout)
 	if err != nil {
@@ -144,4 +158,26 @@ func sortedSet(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// modelSpeedups measures (or reads from cost.json) the whole-model decode
+// speedups of the model cells' formats on the config's checkpoint. Without
+// model cells, or when the checkpoint cannot be opened (say why on stderr),
+// it returns nil and the perplexity table has no decode column.
+func modelSpeedups(c *config.Config, cs []*cells.Cell, path string, stderr io.Writer) (map[report.CostKey]float64, error) {
+	if c.Source.Model == nil || len(report.ModelCostKeys(cs)) == 0 {
+		return nil, nil
+	}
+	src, err := source.Open(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "no whole-model decode speedups in the perplexity table: %v\n", err)
+		return nil, nil
+	}
+	ms, ok := src.(interface{ Model() *model.Model })
+	if !ok || ms.Model() == nil {
+		fmt.Fprintf(stderr, "no whole-model decode speedups in the perplexity table: source %s has no model\n", src.Describe())
+		return nil, nil
+	}
+	m := ms.Model()
+	return cost.ModelSpeedups(cs, cost.ModelName(c.Source.Model.Checkpoint, m.Config()), path, cost.TimedModel(m))
 }

@@ -32,6 +32,10 @@ func TestLoadGood(t *testing.T) {
 	assert.Equal(t, 256, c.Source.Synthetic.Samples)
 	assert.Equal(t, 9, c.Line("armor.block_size"))
 	assert.Equal(t, "float64", c.SparseGPT.Precision)
+	assert.True(t, c.Outputs.CostEnabled(), "outputs.cost defaults to true")
+	off, err := Parse("x.yaml", []byte(good), "outputs.cost=false")
+	require.NoError(t, err)
+	assert.False(t, off.Outputs.CostEnabled())
 }
 
 func TestOverrides(t *testing.T) {
@@ -86,6 +90,8 @@ func TestErrors(t *testing.T) {
 		{"not yaml", "experiment: [\n", nil, []string{"x.yaml", "not valid YAML"}},
 		{"empty file", "", nil, []string{"x.yaml", "empty"}},
 		{"bad output format", good + "outputs: {formats: [markdwn]}\n", nil, []string{"outputs.formats[0]", `did you mean "markdown"`}},
+		{"cost not bool", good + "outputs: {cost: sometimes}\n", nil, []string{"x.yaml:11:", "outputs.cost", "want true or false"}},
+		{"override cost not bool", good, []string{"outputs.cost=3"}, []string{"--set outputs.cost", "want true or false"}},
 		{"perplexity without model", good + "evaluation: {perplexity: [wiki.txt]}\n", nil, []string{"evaluation.perplexity", "model source"}},
 	}
 	for _, tc := range tests {

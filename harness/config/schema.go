@@ -172,7 +172,15 @@ type Outputs struct {
 	// per-layer table (0: the first block size, the largest budget).
 	ReportBlockSize int `yaml:"report_block_size"`
 	ReportIters     int `yaml:"report_iters"`
+	// Cost adds the deployment cost columns (stored bytes relative to dense,
+	// measured batch-1 decode speedup) to the layer and block-size tables;
+	// nil (absent) means true. Measured speedups are kept in cost.json.
+	Cost *bool `yaml:"cost"`
 }
+
+// CostEnabled reports whether the tables get cost columns (outputs.cost,
+// default true).
+func (o Outputs) CostEnabled() bool { return o.Cost == nil || *o.Cost }
 
 // Known values of the enumerated keys.
 var (

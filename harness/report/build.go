@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/prunebench/armor/harness/cells"
+	"github.com/prunebench/armor/infer"
 )
 
 // Options choose which tables to build and which ARMOR setting represents
@@ -19,6 +20,12 @@ type Options struct {
 	// ARMOR cells with exactly these params; the block-size table varies
 	// BlockSize and the iteration table BlockSize and Iters.
 	ARMOR cells.Params
+	// Costs, when not nil, adds cost rows to the layer table and cost
+	// columns to the block-size table (see CostKeys and harness/cost).
+	Costs map[CostKey]infer.Cost
+	// ModelSpeedups, when not nil, adds the measured whole-model decode
+	// speedup over dense to the perplexity table, by ModelCostKey.
+	ModelSpeedups map[CostKey]float64
 }
 
 // MethodOrder is the column order of methods, and DisplayName their names
@@ -33,12 +40,12 @@ func Build(cs []*cells.Cell, opt Options) []*Table {
 	want := func(n string) bool { return len(opt.Tables) == 0 || slices.Contains(opt.Tables, n) }
 	var out []*Table
 	if want("layers") {
-		if t := LayerTable(cs, opt.ARMOR); t != nil {
+		if t := LayerTable(cs, opt.ARMOR, opt.Costs); t != nil {
 			out = append(out, t)
 		}
 	}
 	if want("block_size") {
-		if t := BlockSizeTable(cs, opt.ARMOR); t != nil {
+		if t := BlockSizeTable(cs, opt.ARMOR, opt.Costs); t != nil {
 			out = append(out, t)
 		}
 	}
@@ -48,7 +55,7 @@ func Build(cs []*cells.Cell, opt Options) []*Table {
 		}
 	}
 	if want("perplexity") {
-		if t := PerplexityTable(cs, opt.ARMOR); t != nil {
+		if t := PerplexityTable(cs, opt.ARMOR, opt.ModelSpeedups); t != nil {
 			out = append(out, t)
 		}
 	}
@@ -126,8 +133,10 @@ func mean(xs []float64) float64 {
 
 // LayerTable is table 1: for every layer a proxy-loss row and an
 // output-error row, one column per method, the best per row in bold, and
-// the mean over layers at the bottom. Nil when there are no layer cells.
-func LayerTable(cs []*cells.Cell, ref cells.Params) *Table {
+// the mean over layers at the bottom. With costs, every layer also gets a
+// row of stored bytes relative to dense and one of measured decode speedup
+// (not marked best). Nil when there are no layer cells.
+func LayerTable(cs []*cells.Cell, ref cells.Params, costs map[CostKey]infer.Cost) *Table {
 	layers := layersOf(cs)
 	if len(layers) == 0 {
 		return nil
@@ -186,6 +195,17 @@ func LayerTable(cs []*cells.Cell, ref cells.Params) *Table {
 			markBest(row, cols)
 			t.Rows = append(t.Rows, row)
 		}
+		if costs == nil {
+			continue
+		}
+		br := []Cell{Text(l.name), Text(fmt.Sprintf("%d×%d", l.dOut, l.dIn)), Text("Bytes")}
+		sr := []Cell{Text(l.name), Text(fmt.Sprintf("%d×%d", l.dOut, l.dIn)), Text("Speedup")}
+		for _, m := range ms {
+			b, sp := costOf(costs, vals[lm{l.name, m}])
+			br = append(br, Num(b, "%.3f"))
+			sr = append(sr, Num(sp, "%.2f×"))
+		}
+		t.Rows = append(t.Rows, br, sr)
 	}
 	if len(layers) > 1 {
 		for k, metric := range []string{"L", "E"} {
@@ -202,14 +222,18 @@ func LayerTable(cs []*cells.Cell, ref cells.Params) *Table {
 		}
 	}
 	t.Notes = []string{"L: proxy (NoWag) loss relative to pruning the whole layer; E: relative output error ||XWᵀ − XŴᵀ||²/||XWᵀ||² on the calibration activations."}
+	if costs != nil {
+		t.Notes = append(t.Notes, costNote)
+	}
 	return t
 }
 
 // BlockSizeTable is table 2: one row per ARMOR block size (NoWag-P as b = 0
 // first), with the mean parameter overhead of the wrappers, the proxy loss
-// per layer and the mean proxy loss and output error. Nil without ARMOR
-// cells.
-func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
+// per layer and the mean proxy loss and output error, and with costs the
+// mean stored bytes relative to dense and mean decode speedup over the
+// layers. Nil without ARMOR cells.
+func BlockSizeTable(cs []*cells.Cell, ref cells.Params, costs map[CostKey]infer.Cost) *Table {
 	layers := layersOf(cs)
 	byB := map[int]map[string]*cells.Cell{}
 	nowag := map[string]*cells.Cell{}
@@ -244,6 +268,10 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 		}
 	}
 	t.Header = append(t.Header, "Mean L", "Mean E")
+	lossEnd := len(t.Header) // columns 2..lossEnd-1 are losses
+	if costs != nil {
+		t.Header = append(t.Header, "Bytes", "Speedup")
+	}
 	mk := func(label string, m map[string]*cells.Cell) []Cell {
 		row := []Cell{Text(label)}
 		var ov, ls, es []float64
@@ -265,7 +293,18 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 				row = append(row, Loss(v))
 			}
 		}
-		return append(row, Loss(mean(ls)), Loss(mean(es)))
+		row = append(row, Loss(mean(ls)), Loss(mean(es)))
+		if costs != nil {
+			var bs, sps []float64
+			for _, l := range layers {
+				b, sp := costOf(costs, m[l.name])
+				if m[l.name] != nil {
+					bs, sps = append(bs, b), append(sps, sp)
+				}
+			}
+			row = append(row, Num(mean(bs), "%.3f"), Num(mean(sps), "%.2f×"))
+		}
+		return row
 	}
 	if len(nowag) > 0 {
 		t.Rows = append(t.Rows, mk("0 (NoWag-P)", nowag))
@@ -274,7 +313,7 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 		t.Rows = append(t.Rows, mk(fmt.Sprint(b), byB[b]))
 	}
 	// Best per column: mark the lowest loss of each layer column and mean.
-	for col := 2; col < len(t.Header); col++ {
+	for col := 2; col < lossEnd; col++ {
 		best := math.Inf(1)
 		for _, r := range t.Rows {
 			if r[col].HasValue && r[col].Value < best {
@@ -288,6 +327,9 @@ func BlockSizeTable(cs []*cells.Cell, ref cells.Params) *Table {
 		}
 	}
 	t.Notes = []string{"Overhead: parameters of A's and B's diagonal blocks relative to d_out·d_in, mean over layers (≈ b(d_in+d_out)/(d_in·d_out)). Means are over the layers the block size fits (b larger than both dimensions of a layer is not run). Lowest loss per column in bold."}
+	if costs != nil {
+		t.Notes = append(t.Notes, "Bytes and Speedup: means over the layers of the row. "+costNote)
+	}
 	return t
 }
 
@@ -465,13 +507,19 @@ func countCell(n int64, text string) Cell {
 // stored parameters (count and relative to dense), its stored bytes, its
 // perplexity per corpus (lowest among the pruned rows in bold) and, for
 // ARMOR rows, the share of the pruning gap it closes. Nil without model
-// cells. ref is unused: every ARMOR setting is shown.
-func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
+// cells. ref is unused: every ARMOR setting is shown. With speedups, a
+// "Decode" column gives the measured whole-model batch-1 decode speedup of
+// the row's format over dense (by ModelCostKey).
+func PerplexityTable(cs []*cells.Cell, ref cells.Params, speedups map[CostKey]float64) *Table {
 	ms, names := modelCells(cs)
 	if len(ms) == 0 {
 		return nil
 	}
 	t := &Table{Name: "perplexity", Title: "Perplexity (lower is better) of every model cell with its size", Header: []string{"Model", "Params", "Rel.", "Stored"}}
+	if speedups != nil {
+		t.Header = append(t.Header, "Decode")
+	}
+	first := len(t.Header) // the first perplexity column
 	for _, n := range names {
 		t.Header = append(t.Header, "PPL "+corpusLabel(n))
 	}
@@ -497,6 +545,15 @@ func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
 			rel = 1
 		}
 		row := []Cell{Text(modelLabel(c)), countCell(c.ParamsStored, humanCount(c.ParamsStored)), Num(rel, "%.3f"), countCell(c.StoredBytes, humanBytes(c.StoredBytes))}
+		if speedups != nil {
+			sp := math.NaN()
+			if k, ok := ModelCostKey(c); ok {
+				if v, ok := speedups[k]; ok && v > 0 {
+					sp = v
+				}
+			}
+			row = append(row, Num(sp, "%.2f×"))
+		}
 		for _, n := range names {
 			v, ok := c.Perplexity[n]
 			if !ok {
@@ -521,7 +578,7 @@ func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
 	}
 	// Lowest perplexity of the pruned models per corpus in bold.
 	for k := range names {
-		col := 4 + k
+		col := first + k
 		best := math.Inf(1)
 		for i, r := range t.Rows {
 			if ms[i].Method != "dense" && r[col].HasValue && r[col].Value < best {
@@ -542,7 +599,7 @@ func PerplexityTable(cs []*cells.Cell, ref cells.Params) *Table {
 		}
 		win += "."
 	}
-	t.Notes = []string{"Params: stored parameters (kept weights, ARMOR's wrappers, embeddings and norms); Rel.: relative to dense; Stored: bytes of a float32 deployment with 2-bit 2:4 indices. " +
+	t.Notes = []string{"Params: stored parameters (kept weights, ARMOR's wrappers, embeddings and norms); Rel.: relative to dense; Stored: bytes of a float32 deployment with 2-bit 2:4 indices. " + decodeNote(speedups) +
 		"Gap: (best baseline − ARMOR) / (best baseline − dense), the best baseline being the lowest perplexity among the other pruning methods." + win}
 	return t
 }
