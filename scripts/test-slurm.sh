@@ -190,7 +190,8 @@ echo "sequential chain: $(($(date +%s) - t0)) s"
 
 # ---- 3. sweep array, a killed task, resubmission ---------------------------
 t0=$(date +%s)
-SWEEP_SET="armor.iters=$ITERS"
+# outputs.cost=false: the cost columns hold measured timings, which differ between any two runs.
+SWEEP_SET="armor.iters=$ITERS outputs.cost=false"
 mkdir -p "$T/sweep-ref" "$T/sweep/bin"
 (cd "$T/sweep-ref" && "$A" sweep --config "$ROOT/configs/synthetic.yaml" --set "$SWEEP_SET" >/dev/null 2>&1) || bad "single-process sweep"
 ln -s "$A" "$T/sweep/bin/armor"
