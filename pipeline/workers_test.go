@@ -26,8 +26,8 @@ func TestLayerWorkingSet(t *testing.T) {
 		{"wanda", methods.Float64, true, 24*n + 8*h},
 		{"sparsegpt", methods.Float64, false, 24*n + 8*n + 16*h + 8*h}, // H is always built
 		{"sparsegpt", methods.Float32, true, 24*n + 4*n + 8*h + 8*h},
-		// float32 ARMOR: the end (five float64 arrays and the dense factors) outweighs the run.
-		{"armor", methods.Float32, false, 24*n + 40*n + 8*(int64(dOut*dOut)+h)},
+		// float32 ARMOR: the end (six float64 arrays) outweighs the run (eleven float32 ones).
+		{"armor", methods.Float32, false, 24*n + 48*n},
 		{"armor", methods.Float64, false, 24*n + 88*n},
 	}
 	for _, c := range cases {
