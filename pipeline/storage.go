@@ -42,8 +42,8 @@ func defaultWorkers(cfg model.Config) int {
 // float64 copies of W, W̄ and Ŵ; with full the layer's float64 H; SparseGPT's
 // factor of H and its working copy of W in its precision; ARMOR's working
 // set (about eleven d_out × d_in arrays in its precision during the run;
-// at its end a float64 state of four such arrays, the core and Ŵ, then the
-// core, Ŵ and the dense d_out² and d_in² factors of its result).
+// at its end a float64 state of four such arrays (one becomes the core) and
+// Ŵ, then the core, Ŵ and the dense d_out² and d_in² factors of its result).
 func LayerWorkingSet(method string, prec methods.Precision, dOut, dIn int, full bool) int64 {
 	n, hIn := int64(dOut)*int64(dIn), int64(dIn)*int64(dIn)
 	elem := int64(8)
@@ -57,7 +57,7 @@ func LayerWorkingSet(method string, prec methods.Precision, dOut, dIn int, full 
 		ws += n*elem + 2*hIn*elem // its W, H rounded to its precision and the factor
 	case "armor":
 		run := 11 * n * elem
-		end := max(6*8*n, 8*n+8*(int64(dOut)*int64(dOut)+hIn))
+		end := max(5*8*n, 2*8*n+8*(int64(dOut)*int64(dOut)+hIn))
 		ws += max(run, end)
 	}
 	if full {
