@@ -254,6 +254,12 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 					nexts = append(nexts, next)
 				}
 			}
+			// The pass touched every mapped page of the block's weights;
+			// drop them (the file's pages stay in the page cache) so that
+			// a layer's working set does not sit beside the stored bytes
+			// of the layers not yet pruned, which each layer maps back in
+			// when it is widened.
+			releaseLayer(&w.Layers[i])
 			if err := pruneBlock(w, i, meth, acc, workers, out.Factors, group, reps); err != nil {
 				return nil, err
 			}
