@@ -226,9 +226,12 @@ func (a *ARMOR) Prune(l *Layer) (*Result, error) {
 		}
 		rec = &run.runRecord
 	}
+	// The result takes the state's S = V⊙M as its core instead of a copy
+	// (st.Core()): the state is dropped after folding, and folding reads S
+	// without writing it.
 	res := &Result{
 		Method: a.Name(), Pattern: p, Mask: st.Mask,
-		Core: st.Core(), History: rec.History, Elapsed: rec.Elapsed, Iterations: rec.Iterations,
+		Core: st.S, History: rec.History, Elapsed: rec.Elapsed, Iterations: rec.Iterations,
 		BlockSize: cfg.BlockSize, StoppedEarly: rec.StoppedEarly,
 	}
 	res.A, res.B, res.What = foldARMOR(norm, st)
@@ -237,9 +240,16 @@ func (a *ARMOR) Prune(l *Layer) (*Result, error) {
 
 // foldARMOR returns the deployed factors A = diag(r)·A_n and B = B_n·diag(c)
 // and their product Ŵ = A·S·B (computed as diag(r)·(E+W̄)·diag(c), which is the
-// same product already formed tile by tile).
+// same product already formed tile by tile). Ŵ is formed first, in the
+// storage of the normalized product E+W̄: the state's
+// d_out × d_in arrays are then no longer referenced here and can be collected
+// before the dense d_out² and d_in² factors are allocated (the values do not
+// depend on the order).
 func foldARMOR(norm *Normalization, st *ARMORState) (A, B, What *mat.Dense) {
-	A, B = st.A.Dense(), st.B.Dense()
+	What = st.Normalized() // a new matrix, scaled in place to Ŵ
+	norm.fromNormalizedInto(What, What.RawMatrix())
+	a, b := st.A, st.B // the last use of st
+	A, B = a.Dense(), b.Dense()
 	for i := range norm.R {
 		row := A.RawRowView(i)
 		for k := range row {
@@ -251,7 +261,7 @@ func foldARMOR(norm *Normalization, st *ARMORState) (A, B, What *mat.Dense) {
 			B.Set(i, k, B.At(i, k)*norm.C[k])
 		}
 	}
-	return A, B, norm.FromNormalized(st.Normalized())
+	return A, B, What
 }
 
 // runRecord is what a run reports: the loss after each iteration

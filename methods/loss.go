@@ -141,7 +141,14 @@ func (n *Normalization) ToNormalized(What mat.Matrix) *mat.Dense {
 func (n *Normalization) FromNormalized(Wn mat.Matrix) *mat.Dense {
 	rows, cols := Wn.Dims()
 	out := mat.NewDense(rows, cols, nil)
-	w := rawOf(Wn)
+	n.fromNormalizedInto(out, rawOf(Wn))
+	return out
+}
+
+// fromNormalizedInto writes diag(r)·w·diag(c) into out (same shape; w may
+// be out's own storage: each entry is read before it is written).
+func (n *Normalization) fromNormalizedInto(out *mat.Dense, w blas64.General) {
+	rows, cols := out.Dims()
 	kernel.For(rows, 0, func(i int) {
 		row := out.RawRowView(i)
 		src := w.Data[i*w.Stride : i*w.Stride+cols]
@@ -150,7 +157,6 @@ func (n *Normalization) FromNormalized(Wn mat.Matrix) *mat.Dense {
 			row[j] = v * ri * n.C[j]
 		}
 	})
-	return out
 }
 
 // ProxyDenominator is Σ_ij hdiag_j·Wbar_ij², the proxy loss of Ŵ = 0 before

@@ -60,6 +60,11 @@ type Options struct {
 	// number of CPUs). ARMOR's kernels then run single-threaded; results do
 	// not depend on it.
 	Workers int
+	// MaxMemory, when positive and Workers is not, bounds the working sets
+	// (LayerWorkingSet) of the layers pruned at once: as many of the
+	// largest layer as fit, at least one. It does not limit the process's
+	// memory by itself (cmd/armor also sets the Go runtime's soft limit).
+	MaxMemory int64
 	// Hessian accumulates the full H for every layer even when the method
 	// does not need it, so that each layer's output error
 	// E = ||X(W−Ŵ)ᵀ||²/||XWᵀ||² can be reported (O(d_in²) memory).
@@ -173,10 +178,8 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 			return nil, fmt.Errorf("prune: model %s %d: %w", p.name, p.d, err)
 		}
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = defaultWorkers(cfg)
-	}
+	full := opt.Hessian || opt.Method == "sparsegpt"
+	workers := chooseWorkers(opt.Workers, opt.MaxMemory, cfg, opt.Method, opt.Config, full)
 	if workers > 1 {
 		opt.Config.ARMOR.Threads = 1
 		if meth, err = methods.New(opt.Method, opt.Config); err != nil {
@@ -191,7 +194,6 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	full := opt.Hessian || opt.Method == "sparsegpt"
 	gram := methods.Float64
 	if opt.Method == "sparsegpt" && opt.Config.SparseGPT.Precision == methods.Float32 {
 		gram = methods.Float32 // SparseGPT rounds H to float32 anyway
@@ -252,6 +254,12 @@ func Prune(m *model.Model, opt Options) (*Pruned, error) {
 					nexts = append(nexts, next)
 				}
 			}
+			// The pass touched every mapped page of the block's weights;
+			// drop them (the file's pages stay in the page cache) so that
+			// a layer's working set does not sit beside the stored bytes
+			// of the layers not yet pruned, which each layer maps back in
+			// when it is widened.
+			releaseLayer(&w.Layers[i])
 			if err := pruneBlock(w, i, meth, acc, workers, out.Factors, group, reps); err != nil {
 				return nil, err
 			}

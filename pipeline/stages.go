@@ -292,7 +292,10 @@ type ShardOptions struct {
 	// Workers is how many layers are pruned at once (≤ 0: the number of
 	// CPUs); results do not depend on it.
 	Workers int
-	Log     func(format string, args ...any)
+	// MaxMemory is Options.MaxMemory: a budget for the working sets of the
+	// layers pruned at once when Workers is unset.
+	MaxMemory int64
+	Log       func(format string, args ...any)
 }
 
 // ShardResult says what PruneShard did.
@@ -465,10 +468,7 @@ func PruneShard(m *model.Model, modelID, statsDir, partsDir string, opt ShardOpt
 			return nil, fmt.Errorf("%s: block %d was calibrated on blocks pruned with other settings than this run's (%s)", ss.files[b], b, settingsDiff(up.Method, settings))
 		}
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = defaultWorkers(cfg)
-	}
+	workers := chooseWorkers(opt.Workers, opt.MaxMemory, cfg, opt.Method, opt.Config, needH)
 	mcfg := opt.Config
 	if workers > 1 {
 		mcfg.ARMOR.Threads = 1

@@ -37,7 +37,9 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	showProgress := fs.Bool("progress", false, "draw a progress bar (blocks pruned, windows evaluated, ETA) on stderr even when it is not a terminal")
 	layerErrors := fs.Bool("layer-errors", true, "accumulate the full H of every layer to report its output error (O(d_in²) memory per input)")
 	ef := addExportFlags(fs)
-	workers := fs.Int("workers", 0, "layers of a block pruned at once (0: one per CPU, fewer for layers whose float64 copies are large)")
+	workers := fs.Int("workers", 0, "layers of a block pruned at once (0: one per CPU, fewer for layers whose float64 copies are large; see --max-memory)")
+	var maxMemory byteSize
+	fs.Var(&maxMemory, "max-memory", "memory budget (e.g. 2GiB): layers are pruned one at a time unless more of the largest layer's estimated working set fit (with --workers 0), and the Go runtime's soft heap limit is set to it (unless GOMEMLIMIT is set); the memory-mapped checkpoint is outside it")
 	spill := fs.String("spill-dir", "", "half-precision models: write each pruned block here and map it back instead of holding it in memory (default: a temporary directory under --out, or the system's)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
@@ -60,13 +62,14 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 		// about a third at no measurable cost in time.
 		debug.SetGCPercent(25)
 	}
+	setMemoryLimit(int64(maxMemory))
 	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
 	if err != nil {
 		return err
 	}
 	defer stopProfiles()
 	if stage.active() {
-		return runPruneShard(fs, in, mf, stage, *out, *layerErrors, *verbose, *workers, stdout, stderr)
+		return runPruneShard(fs, in, mf, stage, *out, *layerErrors, *verbose, *workers, int64(maxMemory), stdout, stderr)
 	}
 	cfg, proto, err := mf.config(false)
 	if err != nil {
@@ -85,7 +88,7 @@ func runPrune(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace, Workers: *workers}
+	opt := pipeline.Options{Method: *method, Config: cfg, Protocol: proto, Calibration: cal, Hessian: *layerErrors, InPlace: *inPlace, Workers: *workers, MaxMemory: int64(maxMemory)}
 	logLine := func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	if *verbose {
 		opt.Log, opt.ProgressLog = logLine, logLine
@@ -183,4 +186,16 @@ func startProfiles(cpu, mem string) (func(), error) {
 			}
 		}
 	}, nil
+}
+
+// setMemoryLimit sets the Go runtime's soft memory limit to limit bytes
+// (when positive and GOMEMLIMIT is not set): the collector then runs as
+// often as needed to keep the heap under it instead of letting it grow by
+// the GC percentage, which matters when single layers' arrays are hundreds
+// of megabytes. A live heap above the limit is not an error; the collector
+// then caps its own CPU share.
+func setMemoryLimit(limit int64) {
+	if limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
+	}
 }

@@ -27,7 +27,7 @@ func addShardFlags(fs *flag.FlagSet) *shardFlags {
 func (s *shardFlags) active() bool { return *s.stats != "" || *s.layers != "" }
 
 // runPruneShard is `armor prune --stats STATS --layers i/n --out PARTS`.
-func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardFlags, out string, layerErrors, verbose bool, workers int, stdout, stderr io.Writer) error {
+func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardFlags, out string, layerErrors, verbose bool, workers int, maxMemory int64, stdout, stderr io.Writer) error {
 	if *sf.stats == "" {
 		return fmt.Errorf("flag --layers needs --stats (the directory armor calibrate wrote)")
 	}
@@ -64,7 +64,7 @@ func runPruneShard(fs *flag.FlagSet, in *inputFlags, mf *methodFlags, sf *shardF
 	}
 	opt := pipeline.ShardOptions{Method: *mf.method, Config: cfg, Protocol: proto,
 		Hessian: layerErrors, HessianSet: visited(fs, "layer-errors"),
-		Shard: shard, Shards: shards, Workers: workers}
+		Shard: shard, Shards: shards, Workers: workers, MaxMemory: maxMemory}
 	if verbose {
 		opt.Log = func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }
 	}
