@@ -795,16 +795,34 @@ func dtypeList() string {
 // ReadSafetensors reads and validates the safetensors file at path. See
 // ParseHeader for the checks; errors start with "read <path>:".
 func ReadSafetensors(path string) (*File, error) {
-	fh, err := os.Open(path)
+	fh, size, err := openSafetensors(path, false)
 	if err != nil {
-		return nil, fmt.Errorf("read safetensors: %w", err)
+		return nil, err
 	}
 	defer fh.Close()
+	return decodeSafetensors(fh, size, path)
+}
+
+// openSafetensors opens the safetensors file at path and returns it with its
+// size; with needPrefix, a file too short for the 8-byte header length
+// prefix is refused. Errors start with "read <path>:" (or "read
+// safetensors:" wrapping the open error, which names the path).
+func openSafetensors(path string, needPrefix bool) (*os.File, int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read safetensors: %w", err)
+	}
 	st, err := fh.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		fh.Close()
+		return nil, 0, fmt.Errorf("read %s: %w", path, err)
 	}
-	return decodeSafetensors(fh, st.Size(), path)
+	size := st.Size()
+	if needPrefix && size < 8 {
+		fh.Close()
+		return nil, 0, fmt.Errorf("read %s: file holds %d bytes, fewer than the 8-byte header length prefix", path, size)
+	}
+	return fh, size, nil
 }
 
 // ParseSafetensors parses and validates a safetensors file held in memory;

@@ -30,19 +30,11 @@ var mappings struct {
 // (the checks of ReadSafetensors; a truncated file is reported with its
 // path and the tensor that runs past its end).
 func MapSafetensors(path string) (*MappedFile, error) {
-	fh, err := os.Open(path)
+	fh, size, err := openSafetensors(path, true)
 	if err != nil {
-		return nil, fmt.Errorf("read safetensors: %w", err)
+		return nil, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	size := st.Size()
-	if size < 8 {
-		return nil, fmt.Errorf("read %s: file holds %d bytes, fewer than the 8-byte header length prefix", path, size)
-	}
 	data, err := unix.Mmap(int(fh.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: mmap: %w", path, err)

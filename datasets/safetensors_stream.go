@@ -61,12 +61,7 @@ func WriteSafetensorsStream(path string, tensors []StreamTensor, metadata map[st
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return atomicfile.Write(path, func(w *bufio.Writer) error {
-		var prefix [8]byte
-		binary.LittleEndian.PutUint64(prefix[:], uint64(len(header)))
-		if _, err := w.Write(prefix[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(header); err != nil {
+		if err := writeHeader(w, header); err != nil {
 			return err
 		}
 		for i, t := range tensors {

@@ -50,14 +50,22 @@ func EncodeSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string
 	return nil
 }
 
-// writeBody writes the length prefix, the padded header and the data section.
-func writeBody(w io.Writer, header []byte, tensors []Tensor) error {
+// writeHeader writes the 8-byte little-endian length prefix and the padded header.
+func writeHeader(w io.Writer, header []byte) error {
 	var prefix [8]byte
 	binary.LittleEndian.PutUint64(prefix[:], uint64(len(header)))
 	if _, err := w.Write(prefix[:]); err != nil {
 		return err
 	}
 	if _, err := w.Write(header); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeBody writes the length prefix, the padded header and the data section.
+func writeBody(w io.Writer, header []byte, tensors []Tensor) error {
+	if err := writeHeader(w, header); err != nil {
 		return err
 	}
 	for _, t := range tensors {

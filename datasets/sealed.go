@@ -52,19 +52,11 @@ func ReadSealedSafetensors(path string) (*File, error) {
 // ReadSafetensorsHeader reads and validates only the header of the
 // safetensors file at path (its tensor index and metadata), not the data.
 func ReadSafetensorsHeader(path string) (*Header, error) {
-	fh, err := os.Open(path)
+	fh, size, err := openSafetensors(path, true)
 	if err != nil {
-		return nil, fmt.Errorf("read safetensors: %w", err)
+		return nil, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	size := st.Size()
-	if size < 8 {
-		return nil, fmt.Errorf("read %s: file holds %d bytes, fewer than the 8-byte header length prefix", path, size)
-	}
 	var prefix [8]byte
 	if err := readFull(fh, prefix[:], 0); err != nil {
 		return nil, fmt.Errorf("read %s: header length prefix: %w", path, err)

@@ -9,8 +9,8 @@ import (
 	"github.com/prunebench/armor/pipeline"
 )
 
-// loadDeployed loads a model and, unless form is "" (the reference dense
-// forward), runs its linear layers on infer's operators: "dense", "2:4"
+// loadDeployed loads a model and, unless form is "ref" or "" (the reference
+// dense forward), runs its linear layers on infer's operators: "dense", "2:4"
 // (every layer must be 2:4, as in an `armor prune --out` hf/ export of a
 // 2:4 method) or "auto" (a factorised directory's ARMOR layers as stored,
 // other layers compressed when they are 2:4, else dense).
@@ -34,7 +34,7 @@ func loadDeployed(path, form, storage string) (*model.Model, string, error) {
 	}
 	p := methods.Pattern24
 	switch form {
-	case "":
+	case "", "ref":
 		return m, format, nil
 	case "dense":
 		err = infer.Convert(m, factors, infer.Options{Storage: st})

@@ -50,11 +50,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return errors.New("flags --model and --text are required")
 	}
 	t0 := time.Now()
-	form := *deploy
-	if form == "ref" {
-		form = ""
-	}
-	m, _, err := loadDeployed(*modelPath, form, *storage)
+	m, _, err := loadDeployed(*modelPath, *deploy, *storage)
 	if err != nil {
 		return err
 	}

@@ -47,11 +47,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("want --temperature ≥ 0, --top-p in (0, 1], -n ≥ 0")
 	}
 	defer infer.SetThreads(infer.SetThreads(*threads))
-	form := *deploy
-	if form == "ref" {
-		form = ""
-	}
-	m, _, err := loadDeployed(*modelPath, form, *storage)
+	m, _, err := loadDeployed(*modelPath, *deploy, *storage)
 	if err != nil {
 		return err
 	}
